@@ -1,0 +1,163 @@
+"""The ``singdyn`` command line: the only part of singdyn that prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from singdyn.experiments.config import ConfigError, Experiment, load_experiment
+from singdyn.experiments.config import load_preset as _load_preset
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Learning dynamics of a two-hidden-unit tanh network near its singular "
+    "regions: reproduce the paper, run your own experiments.",
+)
+console = Console()
+if not console.is_terminal:  # a log file or CI: wide enough for the results table
+    console = Console(width=160)
+errors = Console(stderr=True)
+
+EXAMPLE1 = (
+    "overlap",
+    "cross_elimination",
+    "fast_convergence",
+    "near_elimination",
+    "output_weight_zero",
+)
+"""The five cases of the paper's Example 1, in the paper's order."""
+
+OutOption = Annotated[Path, typer.Option("--out", help="Output folder (replaced).")]
+MaxRoundsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-rounds", min=1, help="Cap every case's rounds (for a quick look)."
+    ),
+]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _fail(message: str) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def reproduce(
+    out: OutOption = Path("out"),
+    max_rounds: MaxRoundsOption = None,
+) -> None:
+    """Run the paper's experiments and write figures, summary.json and history files."""
+    from singdyn.pipeline import staged_output
+
+    experiments = [_load_preset(name) for name in EXAMPLE1]
+    with staged_output(out) as stage:
+        records = _run_cases(experiments, stage, max_rounds=max_rounds)
+        summary = _summary(records, experiments)
+        from singdyn.pipeline import write_json
+
+        write_json(stage / "summary.json", summary)
+    _print_table(records)
+    console.print(f"Wrote [bold]{out}[/]: summary.json, one folder per case.")
+
+
+@app.command()
+def run(
+    experiment_file: Annotated[
+        Path, typer.Argument(help="An experiment TOML file (see the presets).")
+    ],
+    out: OutOption = Path("out-run"),
+    max_rounds: MaxRoundsOption = None,
+) -> None:
+    """Run one experiment from a TOML file."""
+    from singdyn.pipeline import staged_output, write_json
+
+    try:
+        experiment = load_experiment(experiment_file)
+    except ConfigError as error:
+        _fail(str(error))
+    with staged_output(out) as stage:
+        records = _run_cases([experiment], stage, max_rounds=max_rounds)
+        write_json(stage / "summary.json", _summary(records, [experiment]))
+    _print_table(records)
+    console.print(f"Wrote [bold]{out}[/].")
+
+
+def _run_cases(
+    experiments: list[Experiment], stage: Path, *, max_rounds: int | None
+) -> list[dict]:
+    from singdyn.pipeline import case_record, run_case, write_case, write_teacher_figure
+
+    records = []
+    with _progress() as progress:
+        task = progress.add_task("cases", total=len(experiments))
+        for experiment in experiments:
+            progress.update(task, description=f"training {experiment.name}")
+            result = run_case(experiment, max_rounds=max_rounds)
+            progress.update(task, description=f"drawing {experiment.name}")
+            figures = write_case(result, stage / experiment.name, out_root=stage)
+            if not records:
+                teacher_path = stage / "teacher.png"
+                write_teacher_figure(result, teacher_path)
+            records.append(case_record(result, figures))
+            progress.advance(task)
+        progress.update(task, description="done")
+    return records
+
+
+def _summary(records: list[dict], experiments: list[Experiment]) -> dict:
+    from singdyn.pipeline import settings_record
+
+    first = settings_record(experiments[0])
+    return {
+        "data": first["data"],
+        "loss": first["loss"],
+        "optimizer": first["optimizer"],
+        "train": {k: first["train"][k] for k in ("batch_size", "precision")},
+        "teacher_figure": "teacher.png",
+        "cases": records,
+    }
+
+
+def _print_table(records: list[dict]) -> None:
+    table = Table(title="singdyn: the paper's claims and what we observe")
+    for column in ("case", "the paper's claim", "start (a, b)", "end (a, b)"):
+        table.add_column(column, overflow="fold")
+    table.add_column("final loss - teacher's", justify="right")
+    for record in records:
+        start, final = record["start"], record["final"]
+        table.add_row(
+            record["name"],
+            record["paper_claim"],
+            f"({start['a']:+.3f}, {start['b']:+.3f})",
+            f"({final['a']:+.3f}, {final['b']:+.3f})",
+            f"{record['final_train_loss']:.6f} - {record['teacher_train_loss']:.6f}"
+            f" = {record['final_excess_loss']:+.2e}",
+        )
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,341 @@
+"""From a validated experiment to its results and its output folder.
+
+``Experiment -> sampled data -> train() -> History -> surfaces -> files``. The functions
+here print nothing; the command line reports progress around them.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from singdyn.data import Dataset, DataSplit, sample_data
+from singdyn.experiments.config import Experiment
+from singdyn.losses import Loss
+from singdyn.network import predict_flat, xi_from_flat
+from singdyn.optim import make_optimizer, nettrain_schedule
+from singdyn.surface import Surface, loss_surface
+from singdyn.train import History, train
+
+__all__ = [
+    "CaseResult",
+    "run_case",
+    "case_record",
+    "settings_record",
+    "write_case",
+    "staged_output",
+    "loss_of",
+    "data_of",
+]
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One experiment's run.
+
+    Attributes:
+        experiment: the settings it ran with (rounds possibly capped).
+        data: the training and test sets.
+        history: the run's :class:`History` (M = 1).
+        teacher_train_loss: the teacher's own loss on the training set.
+        teacher_test_loss: the teacher's own loss on the test set.
+        surface_train: G(a, b), the training loss over the experiment's grid.
+        surface_test: H(a, b), the test loss over the same grid.
+    """
+
+    experiment: Experiment
+    data: DataSplit
+    history: History
+    teacher_train_loss: float
+    teacher_test_loss: float
+    surface_train: Surface
+    surface_test: Surface
+
+    @property
+    def a(self) -> np.ndarray:
+        """``(R + 1,)`` a per round (the first component of the vector a)."""
+        return self.history.coordinate("a")[0]
+
+    @property
+    def b(self) -> np.ndarray:
+        """``(R + 1,)`` b per round."""
+        return self.history.coordinate("b")[0]
+
+
+def loss_of(experiment: Experiment) -> Loss:
+    """The experiment's per-example loss."""
+    return Loss(kind=experiment.loss.kind, variance=experiment.loss.variance)
+
+
+def data_of(experiment: Experiment, *, seed: int | None = None) -> DataSplit:
+    """The experiment's training and test sets (from its own seed unless given)."""
+    teacher = xi_from_flat(experiment.teacher_flat(), experiment.model.bias)
+    settings = experiment.data
+    return sample_data(
+        teacher,
+        n_train=settings.n_train,
+        n_test=settings.n_test,
+        noise_std=settings.noise_std,
+        seed=settings.seed if seed is None else seed,
+        x_low=settings.x_range[0],
+        x_high=settings.x_range[1],
+    )
+
+
+def capped(experiment: Experiment, max_rounds: int | None) -> Experiment:
+    """The experiment with its rounds capped at ``max_rounds`` (when given)."""
+    if max_rounds is None or experiment.train.rounds <= max_rounds:
+        return experiment
+    if max_rounds < 1:
+        raise ValueError(f"max_rounds: accepted: an integer >= 1; got {max_rounds!r}")
+    train_settings = experiment.train.model_copy(update={"rounds": int(max_rounds)})
+    return experiment.model_copy(update={"train": train_settings})
+
+
+def run_case(experiment: Experiment, *, max_rounds: int | None = None) -> CaseResult:
+    """Sample the data, train from the start point and compute the loss surfaces.
+
+    Args:
+        experiment: a validated experiment.
+        max_rounds: cap on the number of rounds (for quick runs); None keeps them all.
+
+    Returns:
+        The :class:`CaseResult`.
+    """
+    experiment = capped(experiment, max_rounds)
+    bias, loss = experiment.model.bias, loss_of(experiment)
+    data = data_of(experiment)
+    settings = experiment.train
+    schedule = nettrain_schedule(
+        data.train.size,
+        settings.batch_size,
+        settings.rounds,
+        seed=experiment.schedule_seed,
+    )
+    optimizer = make_optimizer(**experiment.optimizer.model_dump())
+    history = train(
+        experiment.start_flat()[None],
+        data.train,
+        schedule,
+        bias=bias,
+        loss=loss,
+        optimizer=optimizer,
+        trainable=tuple(settings.trainable),
+        validation_set=data.test if settings.validation else None,
+        dtype=np.float32 if settings.precision == "float32" else np.float64,
+    )
+    teacher = experiment.teacher_flat()
+    grid = dict(
+        bias=bias,
+        loss=loss,
+        a_range=tuple(experiment.surface.a_range),
+        b_range=tuple(experiment.surface.b_range),
+        resolution=experiment.surface.resolution,
+    )
+    base = experiment.start_flat()
+    return CaseResult(
+        experiment=experiment,
+        data=data,
+        history=history,
+        teacher_train_loss=_loss_on(teacher, data.train, bias, loss),
+        teacher_test_loss=_loss_on(teacher, data.test, bias, loss),
+        surface_train=loss_surface(base, data.train, **grid),
+        surface_test=loss_surface(base, data.test, **grid),
+    )
+
+
+def _loss_on(params: np.ndarray, data: Dataset, bias: bool, loss: Loss) -> float:
+    return float(loss.mean(predict_flat(params, data.x, bias), data.y))
+
+
+def settings_record(experiment: Experiment) -> dict:
+    """The settings a reader needs to redo the run: data, loss, optimizer, training."""
+    train_settings = experiment.train.model_dump(exclude={"start"})
+    train_settings["schedule_seed"] = experiment.schedule_seed
+    return {
+        "model": experiment.model.model_dump(),
+        "data": experiment.data.model_dump(),
+        "loss": experiment.loss.model_dump(),
+        "optimizer": experiment.optimizer.model_dump(),
+        "train": train_settings,
+    }
+
+
+def case_record(result: CaseResult, figures: list[str]) -> dict:
+    """The case's entry of ``summary.json`` (plain JSON types only)."""
+    experiment, history = result.experiment, result.history
+    names = experiment.names
+    final = history.final_params[0]
+    record = {
+        "name": experiment.name,
+        "title": experiment.title,
+        "paper_claim": experiment.paper_claim,
+        "paper_figures": list(experiment.paper_figures),
+        "start": _named(names, experiment.start_flat()),
+        "teacher": _named(names, experiment.teacher_flat()),
+        "rounds": history.rounds,
+        "final": _named(names, final),
+        "final_train_loss": float(history.train_loss[0, -1]),
+        "final_round_loss": float(history.round_loss[0, -1]),
+        "teacher_train_loss": result.teacher_train_loss,
+        "teacher_test_loss": result.teacher_test_loss,
+        "final_excess_loss": float(history.train_loss[0, -1])
+        - result.teacher_train_loss,
+        "settings": settings_record(experiment),
+        "figures": figures,
+    }
+    if history.validation_loss is not None:
+        best = int(history.best_round[0])
+        record["validation"] = {
+            "best_round": best,
+            "best": _named(names, history.params[0, best]),
+            "best_validation_loss": float(history.validation_loss[0, best]),
+            "final_validation_loss": float(history.validation_loss[0, -1]),
+        }
+    return record
+
+
+def _named(names, values) -> dict[str, float]:
+    return {n: float(v) for n, v in zip(names, np.asarray(values), strict=True)}
+
+
+def write_history_csv(result: CaseResult, path: Path) -> None:
+    """One row per round: round, every xi coordinate, round loss, end-of-round loss
+    (and validation loss when there is a validation set). Round 0 has no round loss."""
+    history = result.history
+    names = list(history.names)
+    header = ["round", *names, "round_loss", "train_loss"]
+    has_val = history.validation_loss is not None
+    if has_val:
+        header.append("validation_loss")
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for r in range(history.rounds + 1):
+            row = [r, *(repr(float(v)) for v in history.params[0, r])]
+            row.append("" if r == 0 else repr(float(history.round_loss[0, r - 1])))
+            row.append(repr(float(history.train_loss[0, r])))
+            if has_val:
+                row.append(repr(float(history.validation_loss[0, r])))
+            writer.writerow(row)
+
+
+def write_case(result: CaseResult, case_dir: Path, *, out_root: Path) -> list[str]:
+    """Write ``history.csv`` and the case's figures under ``case_dir``.
+
+    Returns:
+        The figure paths, relative to ``out_root``.
+    """
+    from singdyn import plots
+
+    experiment = result.experiment
+    figures_dir = case_dir / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    write_history_csv(result, case_dir / "history.csv")
+
+    numbers = list(experiment.paper_figures) or [0, 0]
+    title = f"{experiment.title or experiment.name}: start (a, b) = " + (
+        f"({result.a[0]:g}, {result.b[0]:g}), {result.history.rounds} rounds"
+    )
+    teacher = experiment.teacher_flat()
+    names = experiment.names
+    teacher_ab = (teacher[names.index("a")], teacher[names.index("b")])
+    surface = result.surface_train
+    limits = ((surface.a[0], surface.a[-1]), (surface.b[0], surface.b[-1]))
+    paths = []
+
+    fig = plots.figure_parameters(
+        result.a,
+        result.b,
+        title=f"Figure {numbers[0]}. {title}",
+        teacher_ab=teacher_ab,
+        limits=limits,
+    )
+    paths.append(_save(fig, figures_dir / f"fig{numbers[0]:02d}_parameters.png"))
+    fig = plots.figure_loss(
+        result.history.round_loss[0],
+        result.history.train_loss[0],
+        result.a,
+        result.b,
+        surface,
+        title=f"Figure {numbers[-1]}. {title}",
+        teacher_loss=result.teacher_train_loss,
+        teacher_ab=teacher_ab,
+    )
+    paths.append(_save(fig, figures_dir / f"fig{numbers[-1]:02d}_loss.png"))
+    return [str(Path(p).relative_to(out_root)) for p in paths]
+
+
+def write_teacher_figure(result: CaseResult, path: Path) -> None:
+    """The teacher drawn over the training data."""
+    from singdyn import plots
+
+    experiment = result.experiment
+    grid = np.linspace(*experiment.data.x_range, 400)
+    teacher = np.asarray(
+        predict_flat(experiment.teacher_flat(), grid, experiment.model.bias)
+    )
+    fig = plots.figure_data(
+        result.data.train.x,
+        result.data.train.y,
+        grid,
+        teacher,
+        title=f"Teacher over the training data (n = {result.data.train.size}, "
+        f"noise sd = {experiment.data.noise_std:g})",
+    )
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    from singdyn import plots
+
+    plots.save(fig, path)
+    return path
+
+
+def write_json(path: Path, document: dict) -> None:
+    """Write ``document`` as indented JSON."""
+    path.write_text(json.dumps(document, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+@contextmanager
+def staged_output(out: Path):
+    """Yield a fresh staging folder beside ``out``; on success it replaces ``out``.
+
+    On an error the staging folder is removed and ``out`` is left as it was, so no
+    run leaves a half-written output folder behind.
+    """
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+    stage.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,293 @@
+"""Static figures (matplotlib), one builder per kind of figure.
+
+Each builder draws on axes it is given or returns a new figure; none of them shows or
+saves anything, so the caller decides the file and format. The critical lines are the
+singular regions in xi coordinates: a = 0 (R0, the two hidden units coincide) and
+b = -1, b = +1 (R1, w31 = 0 or w32 = 0).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from singdyn.surface import Surface  # noqa: E402
+
+__all__ = [
+    "draw_critical_lines",
+    "draw_path",
+    "figure_parameters",
+    "figure_loss",
+    "figure_data",
+    "figure_surfaces",
+    "save",
+]
+
+A_COLOR = "tab:blue"
+B_COLOR = "tab:orange"
+PATH_COLOR = "crimson"
+CRITICAL_COLOR = "0.25"
+
+
+def draw_critical_lines(ax: Axes, *, labels: bool = True) -> None:
+    """Draw and label a = 0 (R0) and b = -1, b = +1 (R1) on (a, b) axes."""
+    style = dict(color=CRITICAL_COLOR, lw=1.0, ls="--", zorder=1)
+    ax.axvline(0.0, **style)
+    ax.axhline(-1.0, **style)
+    ax.axhline(1.0, **style)
+    if not labels:
+        return
+    text = dict(color=CRITICAL_COLOR, fontsize=8, zorder=5)
+    trans = ax.get_yaxis_transform()
+    ax.text(0.01, 1.0, " b = +1 (w32 = 0)", transform=trans, va="bottom", **text)
+    ax.text(0.01, -1.0, " b = -1 (w31 = 0)", transform=trans, va="bottom", **text)
+    ax.text(
+        0.0,
+        0.99,
+        " a = 0 (u1 = u2)",
+        transform=ax.get_xaxis_transform(),
+        va="top",
+        ha="left",
+        **text,
+    )
+
+
+def draw_path(
+    ax: Axes,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    color: str = PATH_COLOR,
+    label: str | None = "path",
+    markers: bool = True,
+) -> None:
+    """Draw a path in the (a, b) plane with its start (circle) and end (square)."""
+    ax.plot(a, b, "-", color=color, lw=1.4, label=label, zorder=3)
+    ax.plot(a, b, ".", color=color, ms=2.5, zorder=3)
+    if markers:
+        ax.plot(a[0], b[0], "o", mfc="white", mec=color, ms=7, zorder=4, label="start")
+        ax.plot(a[-1], b[-1], "s", color=color, ms=6, zorder=4, label="end")
+
+
+def _mark_teacher(ax: Axes, teacher_ab: tuple[float, float] | None) -> None:
+    if teacher_ab is None:
+        return
+    a, b = teacher_ab
+    ax.plot(a, b, "*", color="gold", mec="k", ms=13, zorder=6, label="teacher")
+    ax.plot(-a, -b, "*", color="white", mec="k", ms=11, zorder=6, label="its twin")
+
+
+def figure_parameters(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    title: str,
+    teacher_ab: tuple[float, float] | None = None,
+    limits: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    overlay: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Figure:
+    """a and b against rounds (left) and the path in the (a, b) plane (right).
+
+    Args:
+        a: ``(R + 1,)`` a per round (round 0 is the start).
+        b: ``(R + 1,)`` b per round.
+        title: the figure's title.
+        teacher_ab: the teacher's (a, b), marked with its unit-swapped twin (-a, -b).
+        limits: ``((a_low, a_high), (b_low, b_high))`` of the right panel.
+        overlay: another path ``(a, b)`` to draw beside, such as the averaged flow.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3), layout="constrained")
+    rounds = np.arange(len(a))
+    left.plot(rounds, a, color=A_COLOR, label="a")
+    left.plot(rounds, b, color=B_COLOR, label="b")
+    left.axhline(0.0, color=A_COLOR, lw=0.8, ls=":")
+    for level in (-1.0, 1.0):
+        left.axhline(level, color=B_COLOR, lw=0.8, ls=":")
+    left.set_xlabel("round")
+    left.set_ylabel("parameter")
+    left.set_title("a and b against rounds")
+    left.legend(loc="best", fontsize=8)
+
+    draw_critical_lines(right)
+    if overlay is not None:
+        right.plot(*overlay, "-", color="tab:green", lw=1.2, label="averaged flow")
+    draw_path(right, a, b)
+    _mark_teacher(right, teacher_ab)
+    if limits is not None:
+        right.set_xlim(*limits[0])
+        right.set_ylim(*limits[1])
+    right.set_xlabel("a")
+    right.set_ylabel("b")
+    right.set_title("path against the critical lines")
+    right.legend(loc="lower right", fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def figure_loss(
+    round_loss: np.ndarray,
+    train_loss: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    surface: Surface,
+    *,
+    title: str,
+    teacher_loss: float | None = None,
+    teacher_ab: tuple[float, float] | None = None,
+) -> Figure:
+    """Training loss against rounds, and the path on the loss surface G(a, b) as a 3D
+    surface and as a contour map.
+
+    Args:
+        round_loss: ``(R,)`` NetTrain's round loss, rounds 1..R.
+        train_loss: ``(R + 1,)`` loss over the training set at each round's end.
+        a: ``(R + 1,)`` a per round.
+        b: ``(R + 1,)`` b per round.
+        surface: G over the (a, b) grid.
+        title: the figure's title.
+        teacher_loss: the teacher's own loss on the same data, drawn as a line.
+        teacher_ab: the teacher's (a, b), marked on the contour map.
+    """
+    fig = plt.figure(figsize=(16, 4.6), layout="constrained")
+    ax_loss = fig.add_subplot(1, 3, 1)
+    ax_3d = fig.add_subplot(1, 3, 2, projection="3d")
+    ax_map = fig.add_subplot(1, 3, 3)
+
+    rounds = np.arange(len(train_loss))
+    ax_loss.plot(rounds[1:], round_loss, color="tab:purple", label="round loss")
+    ax_loss.plot(rounds, train_loss, color="k", lw=1.0, label="loss at round end")
+    if teacher_loss is not None:
+        ax_loss.axhline(teacher_loss, color="goldenrod", ls="--", label="teacher")
+    ax_loss.set_xlabel("round")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_title("training loss against rounds")
+    ax_loss.ticklabel_format(axis="y", useOffset=True, style="sci", scilimits=(-3, 3))
+    ax_loss.legend(fontsize=8)
+
+    _surface_3d(ax_3d, surface, a, b, train_loss)
+    ax_3d.set_title("path on the training-loss surface G")
+    _surface_map(ax_map, surface, a, b, teacher_ab)
+    ax_map.set_title("path on G (contours)")
+    fig.suptitle(title)
+    return fig
+
+
+def figure_surfaces(
+    train_surface: Surface,
+    test_surface: Surface,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    title: str,
+    train_path_loss: np.ndarray,
+    test_path_loss: np.ndarray,
+) -> Figure:
+    """The path on the training-loss surface G and the validation-loss surface H, side
+    by side, each as a 3D surface."""
+    fig = plt.figure(figsize=(13, 5), layout="constrained")
+    for i, (surface, loss, name) in enumerate(
+        (
+            (train_surface, train_path_loss, "training loss G"),
+            (test_surface, test_path_loss, "validation loss H"),
+        )
+    ):
+        ax = fig.add_subplot(1, 2, i + 1, projection="3d")
+        _surface_3d(ax, surface, a, b, loss)
+        ax.set_title(f"path on the {name}")
+    fig.suptitle(title)
+    return fig
+
+
+def _surface_3d(ax, surface: Surface, a, b, path_loss) -> None:
+    aa, bb = np.meshgrid(surface.a, surface.b)
+    ax.plot_surface(aa, bb, surface.loss, cmap="viridis", alpha=0.75, lw=0)
+    inside = _inside(surface, a, b)
+    ax.plot(
+        a[inside], b[inside], path_loss[inside], color=PATH_COLOR, lw=2.0, zorder=10
+    )
+    ax.scatter(a[0], b[0], path_loss[0], color="white", edgecolor=PATH_COLOR, s=30)
+    ax.scatter(a[-1], b[-1], path_loss[-1], color=PATH_COLOR, marker="s", s=30)
+    ax.set_xlabel("a")
+    ax.set_ylabel("b")
+    ax.zaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter(useOffset=True))
+    ax.view_init(elev=32, azim=-125)
+
+
+def _surface_map(ax: Axes, surface: Surface, a, b, teacher_ab) -> None:
+    # Log-spaced levels of the excess over the grid minimum resolve the flat valleys.
+    excess = surface.loss - surface.loss.min()
+    positive = excess[excess > 0]
+    levels = np.geomspace(
+        max(positive.min(), positive.max() * 1e-6), positive.max(), 25
+    )
+    contour = ax.contourf(
+        surface.a,
+        surface.b,
+        np.maximum(excess, levels[0]),
+        levels=levels,
+        cmap="viridis",
+        norm=matplotlib.colors.LogNorm(),
+    )
+    ax.figure.colorbar(contour, ax=ax, label="G - min G (log scale)", format="%.0e")
+    draw_critical_lines(ax)
+    draw_path(ax, a, b)
+    _mark_teacher(ax, teacher_ab)
+    ax.set_xlim(surface.a[0], surface.a[-1])
+    ax.set_ylim(surface.b[0], surface.b[-1])
+    ax.set_xlabel("a")
+    ax.set_ylabel("b")
+    ax.legend(loc="lower right", fontsize=7)
+
+
+def _inside(surface: Surface, a, b) -> np.ndarray:
+    return (
+        (a >= surface.a[0])
+        & (a <= surface.a[-1])
+        & (b >= surface.b[0])
+        & (b <= surface.b[-1])
+    )
+
+
+def figure_data(
+    x: np.ndarray,
+    y: np.ndarray,
+    grid: np.ndarray,
+    teacher: np.ndarray,
+    *,
+    title: str,
+    label: str = "training data",
+    curves: dict[str, np.ndarray] | None = None,
+) -> Figure:
+    """Data points with the teacher (and other named curves) drawn over them.
+
+    Args:
+        x: ``(n,)`` inputs.
+        y: ``(n,)`` outputs.
+        grid: ``(g,)`` inputs at which the curves are given.
+        teacher: ``(g,)`` the teacher's outputs on ``grid``.
+        title: the figure's title.
+        label: the data's legend label.
+        curves: further ``name -> (g,)`` outputs, such as a trained network.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4.3), layout="constrained")
+    ax.plot(x, y, ".", color="tab:blue", ms=4, alpha=0.8, label=label)
+    ax.plot(grid, teacher, color="goldenrod", lw=2.0, label="teacher")
+    for name, values in (curves or {}).items():
+        ax.plot(grid, values, lw=1.5, label=name)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def save(fig: Figure, path) -> None:
+    """Write a figure as PNG (150 dpi) and close it."""
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
