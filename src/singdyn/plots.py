@@ -198,25 +198,33 @@ def figure_surfaces(
         )
     ):
         ax = fig.add_subplot(1, 2, i + 1, projection="3d")
-        _surface_3d(ax, surface, a, b, loss)
+        _surface_3d(ax, surface, a, b, loss, name=name[-1])
         ax.set_title(f"path on the {name}")
     fig.suptitle(title)
     return fig
 
 
-def _surface_3d(ax, surface: Surface, a, b, path_loss) -> None:
+def _surface_3d(ax, surface: Surface, a, b, path_loss, *, name: str = "G") -> None:
+    # The loss varies by ~1e-5 along its valleys and by ~1e-1 over the grid: on a
+    # linear axis the valleys, where the paths run, are flat. Draw log10 of the excess
+    # over the lowest value met (grid or path) instead.
+    floor = min(surface.loss.min(), np.min(path_loss))
+    tiny = 1e-5 * (surface.loss.max() - floor)  # caps the depth of the wells
+
+    def height(values):
+        return np.log10(np.maximum(values - floor, 0.0) + tiny)
+
     aa, bb = np.meshgrid(surface.a, surface.b)
-    ax.plot_surface(aa, bb, surface.loss, cmap="viridis", alpha=0.75, lw=0)
+    ax.plot_surface(aa, bb, height(surface.loss), cmap="viridis", alpha=0.7, lw=0)
     inside = _inside(surface, a, b)
-    ax.plot(
-        a[inside], b[inside], path_loss[inside], color=PATH_COLOR, lw=2.0, zorder=10
-    )
-    ax.scatter(a[0], b[0], path_loss[0], color="white", edgecolor=PATH_COLOR, s=30)
-    ax.scatter(a[-1], b[-1], path_loss[-1], color=PATH_COLOR, marker="s", s=30)
+    z = height(np.asarray(path_loss))
+    ax.plot(a[inside], b[inside], z[inside], color=PATH_COLOR, lw=2.0, zorder=10)
+    ax.scatter(a[0], b[0], z[0], color="white", edgecolor=PATH_COLOR, s=30)
+    ax.scatter(a[-1], b[-1], z[-1], color=PATH_COLOR, marker="s", s=30)
     ax.set_xlabel("a")
     ax.set_ylabel("b")
-    ax.zaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter(useOffset=True))
-    ax.view_init(elev=32, azim=-125)
+    ax.set_zlabel(f"log10({name} - min {name})")
+    ax.view_init(elev=38, azim=-120)
 
 
 def _surface_map(ax: Axes, surface: Surface, a, b, teacher_ab) -> None:
