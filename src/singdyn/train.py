@@ -179,6 +179,7 @@ def train(
         bias=bool(bias),
         loss=loss,
         optimizer=optimizer,
+        validate=validation_set is not None,
     )
     params, round_loss, train_loss, val_loss = (np.asarray(o) for o in out)
     return History(
@@ -190,10 +191,11 @@ def train(
     )
 
 
-@functools.partial(jax.jit, static_argnames=("bias", "loss", "optimizer"))
-def _program(starts, x, y, xv, yv, schedule, mask, *, bias, loss, optimizer):
+@functools.partial(jax.jit, static_argnames=("bias", "loss", "optimizer", "validate"))
+def _program(starts, x, y, xv, yv, schedule, mask, *, bias, loss, optimizer, validate):
     """Shapes: starts (M, p); x, y (n,) or (M, n); xv, yv (n_val,) or (M, n_val);
-    schedule (R, nb, B) or (M, R, nb, B). Shared arrays are not batched."""
+    schedule (R, nb, B) or (M, R, nb, B). Shared arrays are not batched. Without
+    ``validate`` the validation loss is not computed (its output is all zeros)."""
 
     def mean_loss(params, xs, ys):
         return loss.mean(predict_flat(params, xs, bias), ys)
@@ -201,6 +203,11 @@ def _program(starts, x, y, xv, yv, schedule, mask, *, bias, loss, optimizer):
     grad_fn = jax.value_and_grad(mean_loss)
 
     def run(params0, x, y, xv, yv, schedule):
+        def validation_loss(params):
+            if validate:
+                return mean_loss(params, xv, yv)
+            return jnp.zeros((), params.dtype)
+
         def update(carry, batch):  # batch: (B,) indices
             params, state = carry
             batch_loss, grads = grad_fn(params, x[batch], y[batch])
@@ -214,7 +221,7 @@ def _program(starts, x, y, xv, yv, schedule, mask, *, bias, loss, optimizer):
                 params,
                 jnp.mean(batch_losses),
                 mean_loss(params, x, y),
-                mean_loss(params, xv, yv),
+                validation_loss(params),
             )
             return carry, record
 
@@ -224,7 +231,7 @@ def _program(starts, x, y, xv, yv, schedule, mask, *, bias, loss, optimizer):
         )
         params = jnp.concatenate([params0[None], params])
         end_loss = jnp.concatenate([mean_loss(params0, x, y)[None], end_loss])
-        val_loss = jnp.concatenate([mean_loss(params0, xv, yv)[None], val_loss])
+        val_loss = jnp.concatenate([validation_loss(params0)[None], val_loss])
         return params, round_loss, end_loss, val_loss
 
     def axis(array, shared_ndim):
