@@ -28,7 +28,9 @@ from singdyn.train import History, train
 
 __all__ = [
     "CaseResult",
+    "SeedSweep",
     "run_case",
+    "run_seed_sweep",
     "case_record",
     "settings_record",
     "write_case",
@@ -150,6 +152,95 @@ def run_case(experiment: Experiment, *, max_rounds: int | None = None) -> CaseRe
         teacher_test_loss=_loss_on(teacher, data.test, bias, loss),
         surface_train=loss_surface(base, data.train, **grid),
         surface_test=loss_surface(base, data.test, **grid),
+    )
+
+
+@dataclass(frozen=True)
+class SeedSweep:
+    """One experiment run over several data seeds, batched.
+
+    Attributes:
+        seeds: ``(S,)`` the data seeds (each also seeds its batch permutation).
+        history: the :class:`History` of the S runs, one per seed.
+        teacher_train_loss: ``(S,)`` the teacher's loss on each seed's training set.
+        teacher_test_loss: ``(S,)`` the same on each test set.
+    """
+
+    seeds: np.ndarray
+    history: History
+    teacher_train_loss: np.ndarray
+    teacher_test_loss: np.ndarray
+
+
+def run_seed_sweep(
+    experiment: Experiment,
+    seeds,
+    *,
+    max_rounds: int | None = None,
+    n_train: int | None = None,
+    n_test: int | None = None,
+) -> SeedSweep:
+    """Run one experiment from its start point on the data of several seeds.
+
+    All seeds run in one compiled program (one data set and one batch permutation per
+    seed). Each seed's data equals what the experiment draws with that seed.
+
+    Args:
+        experiment: a validated experiment.
+        seeds: the data seeds, at least one.
+        max_rounds: cap on the number of rounds.
+        n_train: training-set size in place of the experiment's.
+        n_test: test-set size in place of the experiment's.
+
+    Returns:
+        The :class:`SeedSweep`.
+    """
+    experiment = capped(experiment, max_rounds)
+    seeds = np.asarray(list(seeds), dtype=np.int64)
+    if seeds.size == 0:
+        raise ValueError("run_seed_sweep: seeds must name at least one seed; got []")
+    sizes = {}
+    if n_train is not None:
+        sizes["n_train"] = int(n_train)
+    if n_test is not None:
+        sizes["n_test"] = int(n_test)
+    if sizes:
+        data_settings = experiment.data.model_copy(update=sizes)
+        experiment = experiment.model_copy(update={"data": data_settings})
+
+    bias, loss, settings = experiment.model.bias, loss_of(experiment), experiment.train
+    splits = [data_of(experiment, seed=int(seed)) for seed in seeds]
+    schedules = np.stack(
+        [
+            nettrain_schedule(
+                split.train.size, settings.batch_size, settings.rounds, seed=int(seed)
+            )
+            for seed, split in zip(seeds, splits, strict=True)
+        ]
+    )
+    history = train(
+        np.repeat(experiment.start_flat()[None], seeds.size, axis=0),
+        [split.train for split in splits],
+        schedules,
+        bias=bias,
+        loss=loss,
+        optimizer=make_optimizer(**experiment.optimizer.model_dump()),
+        trainable=tuple(settings.trainable),
+        validation_set=[split.test for split in splits]
+        if settings.validation
+        else None,
+        dtype=np.float32 if settings.precision == "float32" else np.float64,
+    )
+    teacher = experiment.teacher_flat()
+    return SeedSweep(
+        seeds=seeds,
+        history=history,
+        teacher_train_loss=np.array(
+            [_loss_on(teacher, split.train, bias, loss) for split in splits]
+        ),
+        teacher_test_loss=np.array(
+            [_loss_on(teacher, split.test, bias, loss) for split in splits]
+        ),
     )
 
 
