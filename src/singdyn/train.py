@@ -212,7 +212,10 @@ def _program(starts, x, y, xv, yv, schedule, mask, *, bias, loss, optimizer, val
             params, state = carry
             batch_loss, grads = grad_fn(params, x[batch], y[batch])
             updates, state = optimizer.update(grads * mask, state, params)
-            return (params + updates * mask, state), batch_loss
+            # Select rather than multiply: a frozen coordinate's update can be NaN
+            # (ADAM's 0 / (0 + eps) with eps = 0), and NaN * 0 is NaN.
+            params = jnp.where(mask != 0, params + updates, params)
+            return (params, state), batch_loss
 
         def one_round(carry, batches):  # batches: (nb, B)
             carry, batch_losses = jax.lax.scan(update, carry, batches)

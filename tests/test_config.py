@@ -1,0 +1,330 @@
+"""Experiment files: presets, defaults and the errors bad settings raise."""
+
+import copy
+import re
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from singdyn.experiments.config import (
+    ConfigError,
+    Experiment,
+    load_experiment,
+    load_preset,
+    parse_experiment,
+    preset_names,
+    preset_path,
+)
+from singdyn.network import Theta, theta_to_xi, xi_to_flat
+
+# A small valid document: Example 1's teacher and its "cross elimination" start.
+BASE = {
+    "name": "probe",
+    "teacher": {"xi": {"a": 0.2, "b": 0.0, "v": 0.3, "w": 0.5}},
+    "train": {
+        "start": {"xi": {"a": 0.15, "b": -1.5, "v": 0.3, "w": 0.5}},
+        "rounds": 10,
+    },
+}
+
+# SPEC section 5, Example 1: start (a, b) and rounds of each case.
+EXAMPLE1 = {
+    "overlap": ((0.15, -1.8), 200),
+    "cross_elimination": ((0.15, -1.5), 100),
+    "fast_convergence": ((0.05, 0.0), 5),
+    "near_elimination": ((0.7, -0.6), 200),
+    "output_weight_zero": ((0.7, -0.8), 100),
+}
+
+
+def _document(edit=None):
+    document = copy.deepcopy(BASE)
+    if edit is not None:
+        edit(document)
+    return document
+
+
+# --------------------------------------------------------------------------------------
+# Presets and good documents
+# --------------------------------------------------------------------------------------
+
+
+def test_presets_are_shipped():
+    assert set(EXAMPLE1) <= set(preset_names())
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_loads(name):
+    experiment = load_preset(name)
+    assert isinstance(experiment, Experiment)
+    assert experiment.name == name
+    p = len(experiment.names)
+    assert experiment.teacher_flat().shape == (p,)
+    assert experiment.start_flat().shape == (p,)
+    assert np.all(np.isfinite(experiment.start_flat()))
+    assert set(experiment.train.trainable) <= set(experiment.names)
+    # The file on disk reads back the same through load_experiment.
+    assert load_experiment(preset_path(name)) == experiment
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE1))
+def test_example1_presets_follow_the_spec_table(name):
+    (a, b), rounds = EXAMPLE1[name]
+    experiment = load_preset(name)
+    assert experiment.model.bias is False
+    assert experiment.loss.kind == "gaussian_nll"
+    assert experiment.optimizer.name == "nettrain_adam"
+    assert experiment.optimizer.learning_rate == 0.1
+    assert experiment.train.batch_size == 30
+    assert experiment.train.rounds == rounds
+    assert experiment.train.trainable == ["a", "b"]
+    assert experiment.data.noise_std == 0.05
+    assert experiment.data.x_range == [-3.0, 3.0]
+    assert_array_equal(experiment.teacher_flat(), [0.2, 0.0, 0.3, 0.5])
+    assert_array_equal(experiment.start_flat(), [a, b, 0.3, 0.5])
+
+
+def test_defaults_of_a_minimal_document():
+    experiment = parse_experiment(_document())
+    assert experiment.names == ("a", "b", "v", "w")
+    assert experiment.train.batch_size == 30
+    assert experiment.train.trainable == ["a", "b"]
+    assert experiment.train.precision == "float32"
+    assert experiment.optimizer.eps == 1e-5
+    assert experiment.schedule_seed == experiment.data.seed
+    assert_array_equal(experiment.start_flat(), [0.15, -1.5, 0.3, 0.5])
+
+
+def test_start_given_in_theta_is_converted_to_xi():
+    theta = {"w11": 4.8, "w21": 0.0, "w12": 5.0, "w22": -10.0, "w31": 0.5, "w32": 0.4}
+
+    def edit(document):
+        document["model"] = {"bias": True}
+        document["teacher"] = {"theta": theta}
+        document["train"]["start"] = {
+            "xi": {"a": 0.2, "c": -18.0, "b": 0.11, "v": 4.88, "d": -4.44, "w": 0.9}
+        }
+
+    experiment = parse_experiment(_document(edit))
+    want = xi_to_flat(
+        theta_to_xi(
+            Theta(
+                u1=np.array([4.8, 0.0]),
+                u2=np.array([5.0, -10.0]),
+                w31=np.array(0.5),
+                w32=np.array(0.4),
+            )
+        )
+    )
+    # The same float64 conversion on both sides: bit-identical.
+    assert_array_equal(experiment.teacher_flat(), want)
+    # Order (a, c, b, v, d, w); b = 1/9 and v = 4.4 / 0.9 to rounding of values <= 10.
+    assert_allclose(
+        experiment.teacher_flat(),
+        [0.2, -10.0, 1 / 9, 4.4 / 0.9, -4.0 / 0.9, 0.9],
+        rtol=0,
+        atol=1e-14,
+    )
+
+
+def test_integers_are_accepted_for_numbers():
+    # TOML distinguishes 0 from 0.0; a float setting takes either.
+    def edit(document):
+        document["data"] = {"noise_std": 0}
+        document["train"]["start"]["xi"]["a"] = 1
+
+    experiment = parse_experiment(_document(edit))
+    assert experiment.data.noise_std == 0.0
+    assert experiment.start_flat()[0] == 1.0
+
+
+# --------------------------------------------------------------------------------------
+# Bad settings: each message names the setting, what is accepted and what was given
+# --------------------------------------------------------------------------------------
+
+
+def _set(*path, value):
+    def edit(document):
+        node = document
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+
+    return edit
+
+
+def _drop(*path):
+    def edit(document):
+        node = document
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return edit
+
+
+THETA_OPPOSED = {"w11": 1.0, "w12": 2.0, "w31": 0.4, "w32": -0.4}
+
+BAD = {
+    "unknown top-level key": (
+        _set("colour", value="red"),
+        ["colour: unknown setting", "accepted keys here: [", "'train'", "'red'"],
+    ),
+    "unknown nested key": (
+        _set("data", "nosie_std", value=0.1),
+        ["data.nosie_std: unknown setting", "'noise_std'", "got 0.1"],
+    ),
+    "unknown key in a point": (
+        _set("train", "start", "foo", value=1),
+        ["train.start.foo: unknown setting", "['xi', 'theta']", "got 1"],
+    ),
+    "string for n_train": (
+        _set("data", "n_train", value="100"),
+        ["data.n_train", "valid integer", "got '100'"],
+    ),
+    "negative noise": (
+        _set("data", "noise_std", value=-0.1),
+        ["data.noise_std", "a finite number >= 0", "got -0.1"],
+    ),
+    "batch size 0": (
+        _set("train", "batch_size", value=0),
+        ["train.batch_size", "an integer >= 1", "got 0"],
+    ),
+    "rounds 0": (
+        _set("train", "rounds", value=0),
+        ["train.rounds", "an integer >= 1", "got 0"],
+    ),
+    "trainable not a coordinate": (
+        _set("train", "trainable", value=["a", "q"]),
+        ["train.trainable", "['a', 'b', 'v', 'w']", "got ['a', 'q']"],
+    ),
+    "start with xi w = 0": (
+        _set("train", "start", "xi", "w", value=0.0),
+        ["train.start.xi.w", "must be non-zero", "got 0"],
+    ),
+    "start in theta with w31 + w32 = 0": (
+        _set("train", "start", value={"theta": THETA_OPPOSED}),
+        ["train.start.theta", "w31 + w32 must be non-zero", "w31 = 0.4, w32 = -0.4"],
+    ),
+    "both xi and theta": (
+        _set("train", "start", "theta", value=THETA_OPPOSED),
+        ["train.start", "exactly one of 'xi' or 'theta'", "got both"],
+    ),
+    "neither xi nor theta": (
+        _set("train", "start", value={}),
+        ["train.start", "exactly one of 'xi' or 'theta'", "got neither"],
+    ),
+    "missing coordinate": (
+        _drop("train", "start", "xi", "v"),
+        ["train.start.xi", "missing coordinate 'v'", "['a', 'b', 'v', 'w']"],
+    ),
+    "unknown coordinate": (
+        _set("teacher", "xi", "z", value=1.0),
+        ["teacher.xi", "unknown coordinate 'z'", "['a', 'b', 'v', 'w']"],
+    ),
+    "non-finite start": (
+        _set("train", "start", "xi", "a", value=float("nan")),
+        ["train.start.xi.a", "a finite number", "got nan"],
+    ),
+    "non-finite teacher": (
+        _set("teacher", "xi", "b", value=float("inf")),
+        ["teacher.xi.b", "a finite number", "got inf"],
+    ),
+    "infinite noise": (
+        _set("data", "noise_std", value=float("inf")),
+        ["data.noise_std", "a finite number >= 0", "got inf"],
+    ),
+    "missing section": (_drop("train"), ["train: missing", "required"]),
+    "bad loss kind": (
+        _set("loss", "kind", value="l1"),
+        ["loss.kind", "'gaussian_nll' or 'mse'", "got 'l1'"],
+    ),
+    "bad optimizer": (
+        _set("optimizer", "name", value="rmsprop"),
+        ["optimizer.name", "'nettrain_adam', 'adam' or 'sgd'", "got 'rmsprop'"],
+    ),
+    "beta1 of 1": (
+        _set("optimizer", "beta1", value=1.0),
+        ["optimizer.beta1", "in [0, 1)", "got 1.0"],
+    ),
+    "empty interval": (
+        _set("data", "x_range", value=[3.0, -3.0]),
+        ["data.x_range", "low < high", "got [3.0, -3.0]"],
+    ),
+    "bias switched on without c and d": (
+        _set("model", "bias", value=True),
+        ["teacher.xi", "missing coordinate 'c'", "['a', 'c', 'b', 'v', 'd', 'w']"],
+    ),
+    "bad resolution": (
+        _set("surface", "resolution", value=1),
+        ["surface.resolution", "an integer in [2, 1001]", "got 1"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_setting_raises_a_config_error_naming_it(case):
+    edit, parts = BAD[case]
+    # The message starts with the source and the setting's dotted name; the accepted
+    # values and the value given follow in the setting's own words.
+    with pytest.raises(
+        ConfigError, match=rf"^probe\.toml: {re.escape(parts[0])}"
+    ) as info:
+        parse_experiment(_document(edit), source="probe.toml")
+    for part in parts[1:]:
+        assert part in str(info.value)
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+# --------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------
+
+
+GOOD_TOML = """
+name = "probe"
+[teacher]
+xi = { a = 0.2, b = 0.0, v = 0.3, w = 0.5 }
+[train]
+start = { xi = { a = 0.15, b = -1.5, v = 0.3, w = 0.5 } }
+rounds = 10
+"""
+
+
+def test_load_a_file(tmp_path):
+    path = tmp_path / "probe.toml"
+    path.write_text(GOOD_TOML, encoding="utf-8")
+    assert load_experiment(path) == parse_experiment(_document())
+
+
+def test_bad_setting_in_a_file_names_the_file(tmp_path):
+    path = tmp_path / "probe.toml"
+    path.write_text(GOOD_TOML.replace("rounds = 10", "rounds = 0"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: train\.rounds"):
+        load_experiment(path)
+
+
+def test_bad_toml_raises(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('name = "probe"\n[train\nrounds = 1\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML \("):
+        load_experiment(path)
+
+
+def test_missing_file_raises(tmp_path):
+    path = tmp_path / "absent.toml"
+    with pytest.raises(
+        ConfigError, match=r"absent\.toml: cannot read the experiment file"
+    ):
+        load_experiment(path)
+
+
+def test_unknown_preset_raises():
+    with pytest.raises(ConfigError, match=r"preset: accepted: one of \[.*'overlap'.*"):
+        preset_path("nonexistent")
+    with pytest.raises(ConfigError, match=r"got 'nonexistent'"):
+        load_preset("nonexistent")
