@@ -90,8 +90,10 @@ def sample_data(
         ... )
     """
     for name, value in (("n_train", n_train), ("n_test", n_test)):
-        if int(value) < 1:
-            raise ValueError(f"sample_data: {name} must be >= 1; got {value!r}")
+        if int(value) != value or int(value) < 1:
+            raise ValueError(
+                f"sample_data: {name} must be >= 1 and whole; got {value!r}"
+            )
     if not np.isfinite(noise_std) or noise_std < 0:
         raise ValueError(f"sample_data: noise_std must be >= 0; got {noise_std!r}")
     if not x_low < x_high:

@@ -182,8 +182,8 @@ def theta_to_xi(theta: Theta) -> Xi:
         if np.any(bad):
             raise ValueError(
                 "theta_to_xi: w31 + w32 must be non-zero (b and v divide by it); got "
-                f"w31 = {np.asarray(theta.w31)[bad].ravel()[0]!r}, "
-                f"w32 = {np.asarray(theta.w32)[bad].ravel()[0]!r}"
+                f"w31 = {float(np.asarray(theta.w31)[bad].ravel()[0])!r}, "
+                f"w32 = {float(np.asarray(theta.w32)[bad].ravel()[0])!r}"
             )
     return Xi(
         a=theta.u2 - theta.u1,

@@ -58,8 +58,10 @@ def nettrain_schedule(n: int, batch_size: int, rounds: int, *, seed: int) -> np.
         (2, 3, 3)
     """
     for name, value in (("n", n), ("batch_size", batch_size), ("rounds", rounds)):
-        if int(value) < 1:
-            raise ValueError(f"nettrain_schedule: {name} must be >= 1; got {value!r}")
+        if int(value) != value or int(value) < 1:
+            raise ValueError(
+                f"nettrain_schedule: {name} must be >= 1 and whole; got {value!r}"
+            )
     rng = np.random.Generator(np.random.PCG64(seed))
     nb = batches_per_round(n, batch_size)
     pad = nb * batch_size - n
