@@ -79,8 +79,8 @@ def test_noise_has_the_requested_spread():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (dict(n_train=0), r"n_train must be >= 1; got 0"),
-        (dict(n_test=-3), r"n_test must be >= 1; got -3"),
+        (dict(n_train=0), r"n_train must be >= 1 and whole; got 0"),
+        (dict(n_test=-3), r"n_test must be >= 1 and whole; got -3"),
         (dict(noise_std=-0.1), r"noise_std must be >= 0; got -0\.1"),
         (dict(noise_std=float("nan")), r"noise_std must be >= 0; got nan"),
         (

@@ -109,10 +109,11 @@ def test_batch_larger_than_data_pads_with_replacement():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((0, 30, 5), r"n must be >= 1; got 0"),
-        ((100, 0, 5), r"batch_size must be >= 1; got 0"),
-        ((100, 30, 0), r"rounds must be >= 1; got 0"),
-        ((100, -1, 5), r"batch_size must be >= 1; got -1"),
+        ((0, 30, 5), r"n must be >= 1 and whole; got 0"),
+        ((100, 0, 5), r"batch_size must be >= 1 and whole; got 0"),
+        ((100, 30, 0), r"rounds must be >= 1 and whole; got 0"),
+        ((100, -1, 5), r"batch_size must be >= 1 and whole; got -1"),
+        ((100, 2.5, 5), r"batch_size must be >= 1 and whole; got 2\.5"),
     ],
 )
 def test_schedule_rejects_bad_sizes(args, message):
