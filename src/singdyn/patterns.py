@@ -7,20 +7,22 @@ A path is what one training run went through at rounds ``0..R``: the xi coordina
 teacher's own loss on the same data. With biases ``a`` is a vector and its size
 ``|a|`` is the Euclidean norm. Every threshold is a field of :class:`Criteria`.
 
-Terms (``S``, ``L``, ``near_a``, ... are the fields of :class:`Criteria`):
+Terms (besides ``S``, names in code font are fields of :class:`Criteria`):
 
 - *excess*: loss minus ``min(final loss, teacher loss)``; the trained net may end
   below the teacher's loss, since it fits the noise. ``S`` is the excess at the start.
-- *band*: loss within ``max(reach_abs, reach_fraction * S)`` of the teacher's loss or
-  below it. The path *reaches* the teacher when its final loss is in the band; it
-  *settles* at the round from which it stays in the band to the end.
+- *band*: loss at most ``max(reach_abs, reach_fraction * S)`` above the teacher's.
 - *plateau*: ``plateau_min_rounds`` consecutive rounds over which the loss stays out
   of the band and within a strip of height ``plateau_flat_fraction * S`` (it
   neither falls nor rises by more); overlapping windows join.
+- *reaches*: the path reaches the teacher at its first round in the band after its
+  last plateau round (its first round in the band if it has no plateau); without
+  such a round it never does. Optimizer jitter that later throws the loss out of
+  the band again does not undo reaching.
 - *near R0*: ``|a| <= near_a``; *near R1*: ``|b + 1| <= near_b`` or
   ``|b - 1| <= near_b``. The path *crosses* a line ``b = +-1`` when it is found on
   both sides of it.
-- *approach*: the rounds up to the settling round (all rounds if never reached). A
+- *approach*: the rounds up to the reaching round (all rounds if never reached). A
   path *visits* R0 or R1 when a round of its approach after the start is near it, or
   a step between two rounds passes within reach of it (a jump across a line counts).
 
@@ -33,8 +35,8 @@ rule  label                   reached  and
                                        rounds near R0
 2     ``output_weight_zero``  no       a plateau, at least ``near_fraction`` of its
                                        rounds near R1
-3     ``fast_convergence``    yes      in the band by round ``fast_rounds``; no
-                                       plateau; visits neither R0 nor R1
+3     ``fast_convergence``    yes      by round ``fast_rounds``; no plateau;
+                                       visits neither R0 nor R1
 4     ``cross_elimination``   yes      the approach crosses ``b = -1`` or ``b = +1``
                                        with a plateau round within ``near_b`` of it
 5     ``near_elimination``    yes      a round of the approach after the start is
@@ -45,8 +47,8 @@ rule  label                   reached  and
 
 Rules 3 to 5 exclude one another except 4 and 5 (a path may cross one line and come
 near the other), so the order matters only between rules 1 and 2 and between 4 and 5.
-Moves after the path settles (drifting along a valley of equally good nets) do not
-count. The rules read only recorded rounds: a stall shorter than
+Moves after the path reaches the teacher (drifting along a valley of equally good
+nets) do not count. The rules read only recorded rounds: a stall shorter than
 ``plateau_min_rounds`` rounds is not a plateau.
 """
 
@@ -56,7 +58,6 @@ from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
     "LABELS",
@@ -84,6 +85,9 @@ OVERLAP, CROSS_ELIMINATION, FAST_CONVERGENCE, NEAR_ELIMINATION = 0, 1, 2, 3
 OUTPUT_WEIGHT_ZERO, OTHER = 4, 5
 _CODE = {name: code for code, name in enumerate(LABELS)}
 
+# Paths handled per vectorised pass: about 3 MB per float64 (paths, 201) array.
+_CHUNK_PATHS = 2048
+
 # The lines b = -1 (w31 = 0) and b = +1 (w32 = 0) that make up R1 (SPEC section 2).
 R1_LINES = (-1.0, 1.0)
 
@@ -98,13 +102,16 @@ class Criteria:
     teacher's loss.
 
     Attributes:
-        reach_abs: smallest half-width of the band around the teacher's loss, in loss
-            units. 1e-6 is ten times the rounding of a float32 mean loss near 1.
-        reach_fraction: the band's half-width as a fraction of ``S``: a path reaches
-            the teacher once 95% of its starting excess is gone.
-        fast_rounds: a fast path is in the band by this round (the paper's fast
-            case runs 5 rounds).
-        plateau_min_rounds: least number of consecutive rounds a plateau lasts.
+        reach_abs: least height of the band above the teacher's loss, in loss units:
+            well above the float32 spacing of a loss near 1 (6e-8) and well below
+            the loss differences of Example 1 (1e-5).
+        reach_fraction: height of the band above the teacher's loss as a fraction
+            of ``S``: by default a path reaches the teacher once 95% of its starting
+            excess is gone.
+        fast_rounds: a fast path reaches the teacher by this round (the paper's
+            fast case runs 5 rounds).
+        plateau_min_rounds: least number L of rounds a plateau lasts: it covers the
+            recorded rounds ``t..t + L`` for some t.
         plateau_flat_fraction: over a plateau's rounds the loss moves (highest minus
             lowest) by less than this fraction of ``S``.
         near_a: ``|a|`` at or below this is near the overlap singularity R0.
@@ -147,12 +154,13 @@ class Criteria:
 class PathFeatures(NamedTuple):
     """What the rules read off each of M paths; every field has shape ``(M,)``.
 
+    For a path with a non-finite value only ``finite`` and ``reached`` (False) mean
+    anything.
+
     Attributes:
-        finite: all of the path's values and the teacher's loss are finite.
-        reached: the final loss is in the band.
-        reach_round: first round in the band, or -1 if none.
-        settle_round: round from which the path stays in the band, or -1 if the
-            final loss is not in it.
+        finite: all of the path's values are finite.
+        reached: the path reaches the teacher.
+        reach_round: the round at which it does, or -1 if it does not.
         plateau_rounds: number of rounds that belong to a plateau.
         plateau_near_r0: fraction of the plateau rounds near R0 (0 without one).
         plateau_near_r1: fraction of the plateau rounds near R1 (0 without one).
@@ -167,7 +175,6 @@ class PathFeatures(NamedTuple):
     finite: np.ndarray
     reached: np.ndarray
     reach_round: np.ndarray
-    settle_round: np.ndarray
     plateau_rounds: np.ndarray
     plateau_near_r0: np.ndarray
     plateau_near_r1: np.ndarray
@@ -286,54 +293,71 @@ def path_features(
     """
     criteria = Criteria() if criteria is None else criteria
     a, b, loss, teacher_loss = _check_paths(a, b, loss, teacher_loss)
+    # Chunks of paths keep the working arrays small enough to stay in cache.
+    parts = [
+        _chunk_features(
+            a[i : i + _CHUNK_PATHS],
+            b[i : i + _CHUNK_PATHS],
+            loss[i : i + _CHUNK_PATHS],
+            teacher_loss[i : i + _CHUNK_PATHS],
+            criteria,
+        )
+        for i in range(0, max(loss.shape[0], 1), _CHUNK_PATHS)
+    ]
+    return PathFeatures(*(np.concatenate(field) for field in zip(*parts, strict=True)))
+
+
+def _chunk_features(a, b, loss, teacher_loss, criteria: Criteria) -> PathFeatures:
+    """:func:`path_features` of ``(m, R + 1)`` arrays, a as ``(m, R + 1, k)``."""
+    a, b, loss = (np.asarray(v, dtype=np.float64) for v in (a, b, loss))
     finite = (
         np.isfinite(a).all(axis=(1, 2))
         & np.isfinite(b).all(axis=1)
         & np.isfinite(loss).all(axis=1)
     )
-    # Non-finite paths are labelled "other"; zeros keep the arithmetic quiet.
-    a, b, loss = (np.where(_expand(finite, v), v, 0.0) for v in (a, b, loss))
-    rounds = np.arange(loss.shape[1])
+    if not finite.all():
+        # Non-finite paths are labelled "other"; zeros keep the arithmetic quiet.
+        a, b, loss = (np.where(_expand(finite, v), v, 0.0) for v in (a, b, loss))
+    last = loss.shape[1] - 1
 
-    # ---- loss: band, reaching, settling
+    # ---- loss: band and plateaus
     floor = np.minimum(loss[:, -1], teacher_loss)
     excess = loss - floor[:, None]
     start_excess = np.maximum(excess[:, 0], 0.0)
     band = np.maximum(criteria.reach_abs, criteria.reach_fraction * start_excess)
     inside = loss - teacher_loss[:, None] <= band[:, None]
-    reached = inside[:, -1]
-    reach_round = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
-    last_out = np.where(inside.all(axis=1), -1, _last_true(~inside))
-    settle_round = np.where(reached, last_out + 1, -1)
-
-    # ---- plateaus and where they lie
     plateau = _plateau_mask(excess, ~inside, start_excess, criteria)
+
+    # ---- reaching: the first round in the band after the last plateau round
+    last_stall = last - _first_true(plateau[:, ::-1])  # -1 without a plateau
+    after_stall = np.arange(last + 1)[None, :] > last_stall[:, None]
+    reach_round = _first_true(inside & after_stall)
+    reached = (reach_round <= last) & finite
+    reach_round = np.where(reached, reach_round, -1)
+
+    # ---- where the plateaus lie
     count = plateau.sum(axis=1)
-    near_r0 = np.linalg.norm(a, axis=-1) <= criteria.near_a
-    near_line = [np.abs(b - line) <= criteria.near_b for line in R1_LINES]
+    near_r0 = _size(a) <= criteria.near_a
+    offsets = [b - line for line in R1_LINES]
+    near_line = [np.abs(offset) <= criteria.near_b for offset in offsets]
     near_r1 = near_line[0] | near_line[1]
     per_round = np.maximum(count, 1)
 
-    # ---- the approach: rounds up to settling, or all of them
-    end = np.where(reached, settle_round, loss.shape[1] - 1)
-    approach = rounds[None, :] <= end[:, None]
-    after_start = approach & (rounds[None, :] >= 1)
-    crosses = [_crosses(b - line, approach) for line in R1_LINES]
+    # ---- the approach: rounds 0..end, end the reaching round (R if never reached)
+    end = np.where(reached, reach_round, last)
+    crosses = [_crosses(offset, end) for offset in offsets]
     stalled_crossing = np.zeros_like(reached)
     near_uncrossed = np.zeros_like(reached)
     for cross, near in zip(crosses, near_line, strict=True):
         stalled_crossing |= cross & (plateau & near).any(axis=1)
-        near_uncrossed |= ~cross & (after_start & near).any(axis=1)
-    visits_r0 = (after_start & near_r0).any(axis=1) | _step_passes(
-        a, approach, criteria.near_a
-    )
-    visits_r1 = (after_start & near_r1).any(axis=1) | crosses[0] | crosses[1]
+        near_uncrossed |= ~cross & _near_after_start(near, end)
+    visits_r0 = _near_after_start(near_r0, end) | _step_passes(a, end, criteria.near_a)
+    visits_r1 = _near_after_start(near_r1, end) | crosses[0] | crosses[1]
 
     return PathFeatures(
         finite=finite,
-        reached=reached & finite,
+        reached=reached,
         reach_round=reach_round,
-        settle_round=settle_round,
         plateau_rounds=count,
         plateau_near_r0=(plateau & near_r0).sum(axis=1) / per_round,
         plateau_near_r1=(plateau & near_r1).sum(axis=1) / per_round,
@@ -384,49 +408,79 @@ def _plateau_mask(excess, outside, start_excess, criteria: Criteria) -> np.ndarr
     m, n = excess.shape
     if n <= width:
         return np.zeros((m, n), dtype=bool)
-    # Count of out-of-band rounds in each window, from a running sum.
-    running = np.concatenate([np.zeros((m, 1), np.int64), outside.cumsum(axis=1)], 1)
-    out_count = running[:, width + 1 :] - running[:, : n - width]  # (M, n - width)
-    spans = sliding_window_view(excess, width + 1, axis=1)  # (M, n - width, width + 1)
-    height = spans.max(axis=2) - spans.min(axis=2)
+    # Each (M, n - width) array below holds one entry per window start t.
+    height = _window_reduce(excess, width + 1, np.maximum) - _window_reduce(
+        excess, width + 1, np.minimum
+    )
     flat = height < criteria.plateau_flat_fraction * start_excess[:, None]
-    window = flat & (out_count == width + 1)
+    window = flat & _window_reduce(outside, width + 1, np.logical_and)
 
     # Round s lies in a window starting at t for some t in [s - width, s].
-    starts = np.concatenate([np.zeros((m, 1), np.int64), window.cumsum(axis=1)], 1)
-    s = np.arange(n)
-    low = np.clip(s - width, 0, n - width)
-    high = np.clip(s + 1, 0, n - width)
-    return starts[:, high] - starts[:, low] > 0
+    padding = np.zeros((m, width), dtype=bool)
+    padded = np.concatenate([padding, window, padding], axis=1)  # (M, n + width)
+    return _window_reduce(padded, width + 1, np.logical_or)
 
 
-def _crosses(offset, mask) -> np.ndarray:
-    """``(M,)`` True where ``offset`` takes both signs strictly on the masked rounds."""
-    low = np.where(mask, offset, np.inf).min(axis=1)
-    high = np.where(mask, offset, -np.inf).max(axis=1)
-    return (low < 0) & (high > 0)
+def _window_reduce(values, length, op) -> np.ndarray:
+    """``op`` over every run of ``length`` consecutive columns: ``(M, n - length + 1)``.
+
+    ``op`` is an idempotent binary ufunc (maximum, minimum, logical and/or), so two
+    overlapping runs of a power-of-two length cover any run; this takes
+    ``log2(length)`` passes instead of ``length``.
+    """
+    n = values.shape[1]
+    out, span = values, 1  # out[:, t] = op over columns t .. t + span - 1
+    while 2 * span <= length:
+        out = op(out[:, :-span], out[:, span:])
+        span *= 2
+    starts = n - length + 1
+    return op(out[:, :starts], out[:, length - span : length - span + starts])
 
 
-def _step_passes(a, approach, near) -> np.ndarray:
-    """``(M,)`` True where a step between two rounds of the approach passes within
-    ``near`` of ``a = 0`` at a point strictly between its rounds.
+def _first_true(mask) -> np.ndarray:
+    """``(M,)`` column of the first True in each row; the row length where none."""
+    first = mask.argmax(axis=1)
+    hit = np.take_along_axis(mask, first[:, None], axis=1)[:, 0]
+    return np.where(hit, first, mask.shape[1])
+
+
+def _near_after_start(near, end) -> np.ndarray:
+    """``(M,)`` True where ``near`` holds at a round in ``1..end``."""
+    return _first_true(near[:, 1:]) + 1 <= end
+
+
+def _crosses(offset, end) -> np.ndarray:
+    """``(M,)`` True where ``offset`` takes both signs strictly on rounds ``0..end``."""
+    return (_first_true(offset > 0) <= end) & (_first_true(offset < 0) <= end)
+
+
+def _size(a) -> np.ndarray:
+    """``(M, R + 1)`` Euclidean norm of ``a`` given as ``(M, R + 1, k)``."""
+    if a.shape[2] == 1:
+        return np.abs(a[..., 0])
+    return np.sqrt((a * a).sum(axis=2))
+
+
+def _step_passes(a, end, near) -> np.ndarray:
+    """``(M,)`` True where a step between rounds ``t - 1`` and ``t <= end`` passes
+    within ``near`` of ``a = 0`` at a point strictly between the two rounds.
 
     ``a`` is ``(M, R + 1, k)``; a step goes from ``p = a[t - 1]`` to ``p + d`` and
-    comes closest to the origin at ``p + s d`` with ``s = -p.d / d.d``.
+    comes closest to the origin at ``p + s d`` with ``s = -p.d / d.d``. For a scalar
+    a that point lies strictly inside the step exactly when a changes sign, and it
+    is then the origin itself.
     """
-    p = a[:, :-1]
-    d = a[:, 1:] - p  # (M, R, k)
-    dd = np.einsum("mrk,mrk->mr", d, d)
-    pd = np.einsum("mrk,mrk->mr", p, d)
-    s = np.divide(-pd, dd, out=np.zeros_like(dd), where=dd > 0)
-    closest = p + s[..., None] * d
-    close = np.einsum("mrk,mrk->mr", closest, closest) <= near**2
-    return ((s > 0) & (s < 1) & close & approach[:, 1:]).any(axis=1)
-
-
-def _last_true(mask) -> np.ndarray:
-    """``(M,)`` index of the last True along axis 1 (0 where there is none)."""
-    return mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1)
+    if a.shape[2] == 1:
+        passes = a[:, :-1, 0] * a[:, 1:, 0] < 0
+    else:
+        p = a[:, :-1]
+        d = a[:, 1:] - p  # (M, R, k)
+        dd = (d * d).sum(axis=2)
+        s = np.divide(-(p * d).sum(axis=2), dd, where=dd > 0, out=np.zeros_like(dd))
+        closest = p + s[..., None] * d
+        close = (closest * closest).sum(axis=2) <= near * near
+        passes = (s > 0) & (s < 1) & close
+    return _first_true(passes) + 1 <= end
 
 
 def _expand(values, like) -> np.ndarray:
@@ -435,10 +489,13 @@ def _expand(values, like) -> np.ndarray:
 
 
 def _check_paths(a, b, loss, teacher_loss):
-    """Arrays as float64 with a as ``(M, R + 1, k)`` and the teacher loss as (M,)."""
-    b = np.asarray(b, dtype=np.float64)
-    loss = np.asarray(loss, dtype=np.float64)
-    a = np.asarray(a, dtype=np.float64)
+    """Checked arrays, a as ``(M, R + 1, k)`` and the teacher loss as float64 (M,)."""
+    a, b, loss = (np.asarray(v) for v in (a, b, loss))
+    for name, value in (("a", a), ("b", b), ("loss", loss)):
+        if value.dtype.kind not in "fiub":
+            raise ValueError(
+                f"classify_paths: {name} must hold real numbers; got {value.dtype}"
+            )
     if loss.ndim != 2 or loss.shape[1] < 2:
         raise ValueError(
             "classify_paths: loss must have shape (M, R + 1) with R >= 1; got shape "
