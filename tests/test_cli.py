@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from singdyn.cli import EXAMPLE1, app
 from singdyn.experiments.config import preset_path
+from singdyn.patterns import LABELS
 
 runner = CliRunner()
 
@@ -31,7 +32,9 @@ CASE_KEYS = {
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("reproduce") / "out"
-    result = runner.invoke(app, ["reproduce", "--out", str(out), "--max-rounds", "3"])
+    result = runner.invoke(
+        app, ["reproduce", "--out", str(out), "--max-rounds", "3", "--seeds", "3"]
+    )
     return out, result
 
 
@@ -52,6 +55,17 @@ def test_reproduce_writes_summary_of_the_five_cases(reproduced):
     assert summary["data"]["n_train"] >= 1
     assert summary["optimizer"]["learning_rate"] == 0.1
     assert (out / summary["teacher_figure"]).is_file()
+
+
+@pytest.mark.slow
+def test_reproduce_labels_each_case_and_counts_kinds_over_seeds(reproduced):
+    out, _ = reproduced
+    summary = json.loads((out / "summary.json").read_text())
+    for case in summary["cases"]:
+        assert case["observed_pattern"] in LABELS
+        assert set(case["pattern_counts"]) == set(LABELS)
+        assert sum(case["pattern_counts"].values()) == 3
+        assert case["pattern_seeds"] == [0, 1, 2]
 
 
 @pytest.mark.slow

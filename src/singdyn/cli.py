@@ -48,6 +48,16 @@ MaxRoundsOption = Annotated[
 ]
 
 
+SeedsOption = Annotated[
+    int,
+    typer.Option(
+        "--seeds",
+        min=0,
+        help="Data seeds over which to count the kinds of dynamics (0: none).",
+    ),
+]
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -68,13 +78,14 @@ def _fail(message: str) -> None:
 def reproduce(
     out: OutOption = Path("out"),
     max_rounds: MaxRoundsOption = None,
+    seeds: SeedsOption = 20,
 ) -> None:
     """Run the paper's experiments and write figures, summary.json and history files."""
     from singdyn.pipeline import staged_output
 
     experiments = [_load_preset(name) for name in EXAMPLE1]
     with staged_output(out) as stage:
-        records = _run_cases(experiments, stage, max_rounds=max_rounds)
+        records = _run_cases(experiments, stage, max_rounds=max_rounds, seeds=seeds)
         summary = _summary(records, experiments)
         from singdyn.pipeline import write_json
 
@@ -106,22 +117,39 @@ def run(
 
 
 def _run_cases(
-    experiments: list[Experiment], stage: Path, *, max_rounds: int | None
+    experiments: list[Experiment],
+    stage: Path,
+    *,
+    max_rounds: int | None,
+    seeds: int = 0,
 ) -> list[dict]:
-    from singdyn.pipeline import case_record, run_case, write_case, write_teacher_figure
+    """Run, draw and summarise each experiment; with ``seeds`` > 0 also count the
+    kinds of dynamics over data seeds 0..seeds-1 (one batched run per case)."""
+    from singdyn import pipeline
 
     records = []
     with _progress() as progress:
         task = progress.add_task("cases", total=len(experiments))
         for experiment in experiments:
             progress.update(task, description=f"training {experiment.name}")
-            result = run_case(experiment, max_rounds=max_rounds)
+            result = pipeline.run_case(experiment, max_rounds=max_rounds)
             progress.update(task, description=f"drawing {experiment.name}")
-            figures = write_case(result, stage / experiment.name, out_root=stage)
+            figures = pipeline.write_case(
+                result, stage / experiment.name, out_root=stage
+            )
             if not records:
-                teacher_path = stage / "teacher.png"
-                write_teacher_figure(result, teacher_path)
-            records.append(case_record(result, figures))
+                pipeline.write_teacher_figure(result, stage / "teacher.png")
+            record = pipeline.case_record(result, figures)
+            if seeds > 0:
+                progress.update(
+                    task, description=f"{experiment.name} over {seeds} seeds"
+                )
+                sweep = pipeline.run_seed_sweep(
+                    experiment, range(seeds), max_rounds=max_rounds
+                )
+                record["pattern_counts"] = pipeline.pattern_counts(sweep)
+                record["pattern_seeds"] = sweep.seeds.tolist()
+            records.append(record)
             progress.advance(task)
         progress.update(task, description="done")
     return records
@@ -146,8 +174,14 @@ def _print_table(records: list[dict]) -> None:
     for column in ("case", "the paper's claim", "start (a, b)", "end (a, b)"):
         table.add_column(column, overflow="fold")
     table.add_column("final loss - teacher's", justify="right")
+    table.add_column("observed kind", overflow="fold")
+    table.add_column("paper's kind over seeds", justify="right")
     for record in records:
         start, final = record["start"], record["final"]
+        counts = record.get("pattern_counts")
+        share = "-"
+        if counts is not None:
+            share = f"{counts.get(record['name'], 0)} of {sum(counts.values())}"
         table.add_row(
             record["name"],
             record["paper_claim"],
@@ -155,6 +189,8 @@ def _print_table(records: list[dict]) -> None:
             f"({final['a']:+.3f}, {final['b']:+.3f})",
             f"{record['final_train_loss']:.6f} - {record['teacher_train_loss']:.6f}"
             f" = {record['final_excess_loss']:+.2e}",
+            record["observed_pattern"],
+            share,
         )
     console.print(table)
 

@@ -23,6 +23,7 @@ from singdyn.experiments.config import Experiment
 from singdyn.losses import Loss
 from singdyn.network import predict_flat, xi_from_flat
 from singdyn.optim import make_optimizer, nettrain_schedule
+from singdyn.patterns import LABELS, classify_history, label_names
 from singdyn.surface import Surface, loss_surface
 from singdyn.train import History, train
 
@@ -31,6 +32,7 @@ __all__ = [
     "SeedSweep",
     "run_case",
     "run_seed_sweep",
+    "pattern_counts",
     "case_record",
     "settings_record",
     "write_case",
@@ -281,6 +283,9 @@ def case_record(result: CaseResult, figures: list[str]) -> dict:
         "teacher_test_loss": result.teacher_test_loss,
         "final_excess_loss": float(history.train_loss[0, -1])
         - result.teacher_train_loss,
+        "observed_pattern": str(
+            label_names(classify_history(history, result.teacher_train_loss))[0]
+        ),
         "settings": settings_record(experiment),
         "figures": figures,
     }
@@ -293,6 +298,13 @@ def case_record(result: CaseResult, figures: list[str]) -> dict:
             "final_validation_loss": float(history.validation_loss[0, -1]),
         }
     return record
+
+
+def pattern_counts(sweep: SeedSweep) -> dict[str, int]:
+    """How many seeds of a sweep show each kind of dynamics (every label listed)."""
+    codes = classify_history(sweep.history, sweep.teacher_train_loss)
+    counts = np.bincount(codes, minlength=len(LABELS))
+    return {label: int(count) for label, count in zip(LABELS, counts, strict=True)}
 
 
 def _named(names, values) -> dict[str, float]:
