@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from singdyn.cli import EXAMPLE1, app
 from singdyn.experiments.config import preset_path
 from singdyn.patterns import LABELS
+from singdyn.section3 import SECTION3
 
 runner = CliRunner()
 
@@ -44,7 +45,7 @@ def test_reproduce_writes_summary_of_the_five_cases(reproduced):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     names = [case["name"] for case in summary["cases"]]
-    assert names == list(EXAMPLE1)
+    assert names == list(EXAMPLE1 + SECTION3)
     for case in summary["cases"]:
         assert set(case) >= CASE_KEYS
         assert case["rounds"] == 3  # every preset has more rounds than the cap
@@ -60,8 +61,7 @@ def test_reproduce_writes_summary_of_the_five_cases(reproduced):
 @pytest.mark.slow
 def test_reproduce_labels_each_case_and_counts_kinds_over_seeds(reproduced):
     out, _ = reproduced
-    summary = json.loads((out / "summary.json").read_text())
-    for case in summary["cases"]:
+    for case in _example1(out):
         assert case["observed_pattern"] in LABELS
         assert set(case["pattern_counts"]) == set(LABELS)
         assert sum(case["pattern_counts"].values()) == 3
@@ -104,8 +104,25 @@ def test_reproduce_teacher_loss_is_the_teachers_own(reproduced):
     n = summary["data"]["n_train"]
     # The mean of z^2 over n points has sd sigma^2 sqrt(2 / n); allow 5 of them.
     tolerance = 5 * 0.5 * sigma**2 * np.sqrt(2 / n)
-    for case in summary["cases"]:
+    for case in _example1(out):
         assert case["teacher_train_loss"] == pytest.approx(expected, abs=tolerance)
+
+
+@pytest.mark.slow
+def test_reproduce_judges_section3_over_seeds(reproduced):
+    out, _ = reproduced
+    summary = json.loads((out / "summary.json").read_text())
+    section3 = {case["name"]: case for case in summary["cases"][len(EXAMPLE1) :]}
+    assert set(section3) == set(SECTION3)
+    for case in section3.values():
+        assert set(case["verdicts"]) == {"overfitting", "over_generalization"}
+        assert case["seed_sweep"]["seeds"] == 3
+        assert 1 <= case["best"]["round"] <= case["rounds"]
+
+
+def _example1(out: Path) -> list[dict]:
+    summary = json.loads((out / "summary.json").read_text())
+    return [case for case in summary["cases"] if case["name"] in EXAMPLE1]
 
 
 def _preset_document() -> dict:

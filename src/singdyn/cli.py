@@ -81,17 +81,29 @@ def reproduce(
     seeds: SeedsOption = 20,
 ) -> None:
     """Run the paper's experiments and write figures, summary.json and history files."""
-    from singdyn.pipeline import staged_output
+    from singdyn.pipeline import staged_output, write_json
+    from singdyn.section3 import SECTION3, run_section3
 
     experiments = [_load_preset(name) for name in EXAMPLE1]
     with staged_output(out) as stage:
         records = _run_cases(experiments, stage, max_rounds=max_rounds, seeds=seeds)
-        summary = _summary(records, experiments)
-        from singdyn.pipeline import write_json
-
+        with _progress() as progress:
+            task = progress.add_task("section 3", total=None)
+            section3 = run_section3(
+                stage,
+                max_rounds=max_rounds,
+                seeds=max(seeds, 1),
+                progress=lambda text: progress.update(task, description=text),
+            )
+            progress.update(task, description="section 3 done", total=1, completed=1)
+        summary = _summary(records + section3, experiments)
         write_json(stage / "summary.json", summary)
     _print_table(records)
-    console.print(f"Wrote [bold]{out}[/]: summary.json, one folder per case.")
+    _print_section3_table(section3)
+    console.print(
+        f"Wrote [bold]{out}[/]: summary.json, one folder per case "
+        f"({', '.join(EXAMPLE1 + SECTION3)})."
+    )
 
 
 @app.command()
@@ -101,6 +113,15 @@ def run(
     ],
     out: OutOption = Path("out-run"),
     max_rounds: MaxRoundsOption = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds",
+            min=0,
+            help="Data seeds to sweep: kinds of dynamics counted, or verdicts of a "
+            "file with an [analysis] section (at least 1 there).",
+        ),
+    ] = 0,
 ) -> None:
     """Run one experiment from a TOML file."""
     from singdyn.pipeline import staged_output, write_json
@@ -110,9 +131,30 @@ def run(
     except ConfigError as error:
         _fail(str(error))
     with staged_output(out) as stage:
-        records = _run_cases([experiment], stage, max_rounds=max_rounds)
+        if experiment.analysis is not None:
+            from singdyn.pipeline import capped
+            from singdyn.section3 import run_validation_case
+
+            with _progress() as progress:
+                task = progress.add_task(experiment.name, total=None)
+                records = [
+                    run_validation_case(
+                        capped(experiment, max_rounds),
+                        stage,
+                        seeds=max(seeds, 1),
+                        sizes=(experiment.data.n_train,),
+                        progress=lambda text: progress.update(task, description=text),
+                    )
+                ]
+        else:
+            records = _run_cases(
+                [experiment], stage, max_rounds=max_rounds, seeds=seeds
+            )
         write_json(stage / "summary.json", _summary(records, [experiment]))
-    _print_table(records)
+    if experiment.analysis is not None:
+        _print_section3_table(records)
+    else:
+        _print_table(records)
     console.print(f"Wrote [bold]{out}[/].")
 
 
@@ -191,6 +233,32 @@ def _print_table(records: list[dict]) -> None:
             f" = {record['final_excess_loss']:+.2e}",
             record["observed_pattern"],
             share,
+        )
+    console.print(table)
+
+
+def _print_section3_table(records: list[dict]) -> None:
+    table = Table(title="singdyn: overfitting and over-generalization")
+    for column in ("case", "the paper's claim", "verdicts (seed shown)"):
+        table.add_column(column, overflow="fold")
+    table.add_column("best round", justify="right")
+    table.add_column("seeds showing the claim", justify="right")
+    for record in records:
+        claim = record.get("claim")
+        sweep = record["seed_sweep"]
+        verdicts = ", ".join(
+            f"{name}: {'yes' if value else 'no'}"
+            for name, value in record["verdicts"].items()
+        )
+        shown = "-"
+        if claim is not None:
+            shown = f"{sweep['positive'][claim]} of {sweep['seeds']}"
+        table.add_row(
+            record["name"],
+            record["paper_claim"],
+            verdicts,
+            str(record["best"]["round"]),
+            shown,
         )
     console.print(table)
 

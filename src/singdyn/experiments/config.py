@@ -175,6 +175,31 @@ class SurfaceSettings(_Section):
         return value
 
 
+class AnalysisSettings(_Section):
+    """What a section-3 case is about and the thresholds of its verdicts (see
+    :class:`singdyn.validation.Criteria`, whose defaults these are)."""
+
+    kind: Literal["overfitting", "over_generalization"]
+    early_rounds: int = 20
+    rise_margin: float = 1e-3
+    fall_margin: float = 1e-5
+    gap_margin: float = 0.01
+
+    @field_validator("early_rounds")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"accepted: an integer >= 1; got {value!r}")
+        return value
+
+    @field_validator("rise_margin", "fall_margin", "gap_margin")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not (math.isfinite(value) and 0 <= value < 1):
+            raise ValueError(f"accepted: a number in [0, 1); got {value!r}")
+        return value
+
+
 class Experiment(_Section):
     """One experiment: a teacher, its data, a loss, a start point and how to train.
 
@@ -193,6 +218,8 @@ class Experiment(_Section):
     optimizer: OptimizerSettings = OptimizerSettings()
     train: TrainSettings
     surface: SurfaceSettings = SurfaceSettings()
+    analysis: AnalysisSettings | None = None
+    """Optional: the section-3 verdicts of a run with a validation set."""
 
     @field_validator("name")
     @classmethod
@@ -285,6 +312,11 @@ def parse_experiment(document: dict, *, source: str = "<experiment>") -> Experim
         raise ConfigError(
             f"{source}: train.trainable: accepted: a non-empty list of {list(names)}; "
             f"got {list(experiment.train.trainable)}"
+        )
+    if experiment.analysis is not None and not experiment.train.validation:
+        raise ConfigError(
+            f"{source}: analysis: accepted only with train.validation = true (the "
+            "verdicts read the validation loss); got train.validation = false"
         )
     try:
         experiment.teacher_flat()
