@@ -82,11 +82,19 @@ def reproduce(
 ) -> None:
     """Run the paper's experiments and write figures, summary.json and history files."""
     from singdyn.pipeline import staged_output, write_json
+    from singdyn.report import interactive_data, write_report
     from singdyn.section3 import SECTION3, run_section3
 
     experiments = [_load_preset(name) for name in EXAMPLE1]
+    interactive: dict = {}
     with staged_output(out) as stage:
-        records = _run_cases(experiments, stage, max_rounds=max_rounds, seeds=seeds)
+        records = _run_cases(
+            experiments,
+            stage,
+            max_rounds=max_rounds,
+            seeds=seeds,
+            interactive=interactive,
+        )
         with _progress() as progress:
             task = progress.add_task("section 3", total=None)
             section3 = run_section3(
@@ -94,14 +102,18 @@ def reproduce(
                 max_rounds=max_rounds,
                 seeds=max(seeds, 1),
                 progress=lambda text: progress.update(task, description=text),
+                on_result=lambda result: interactive.update(
+                    {result.experiment.name: interactive_data(result)}
+                ),
             )
             progress.update(task, description="section 3 done", total=1, completed=1)
         summary = _summary(records + section3, experiments)
         write_json(stage / "summary.json", summary)
+        write_report(stage, summary, interactive=interactive)
     _print_table(records)
     _print_section3_table(section3)
     console.print(
-        f"Wrote [bold]{out}[/]: summary.json, one folder per case "
+        f"Wrote [bold]{out}[/]: report.html, summary.json, one folder per case "
         f"({', '.join(EXAMPLE1 + SECTION3)})."
     )
 
@@ -125,11 +137,13 @@ def run(
 ) -> None:
     """Run one experiment from a TOML file."""
     from singdyn.pipeline import staged_output, write_json
+    from singdyn.report import interactive_data, write_report
 
     try:
         experiment = load_experiment(experiment_file)
     except ConfigError as error:
         _fail(str(error))
+    interactive: dict = {}
     with staged_output(out) as stage:
         if experiment.analysis is not None:
             from singdyn.pipeline import capped
@@ -144,13 +158,22 @@ def run(
                         seeds=max(seeds, 1),
                         sizes=(experiment.data.n_train,),
                         progress=lambda text: progress.update(task, description=text),
+                        on_result=lambda result: interactive.update(
+                            {result.experiment.name: interactive_data(result)}
+                        ),
                     )
                 ]
         else:
             records = _run_cases(
-                [experiment], stage, max_rounds=max_rounds, seeds=seeds
+                [experiment],
+                stage,
+                max_rounds=max_rounds,
+                seeds=seeds,
+                interactive=interactive,
             )
-        write_json(stage / "summary.json", _summary(records, [experiment]))
+        summary = _summary(records, [experiment])
+        write_json(stage / "summary.json", summary)
+        write_report(stage, summary, interactive=interactive)
     if experiment.analysis is not None:
         _print_section3_table(records)
     else:
@@ -164,10 +187,13 @@ def _run_cases(
     *,
     max_rounds: int | None,
     seeds: int = 0,
+    interactive: dict | None = None,
 ) -> list[dict]:
     """Run, draw and summarise each experiment; with ``seeds`` > 0 also count the
-    kinds of dynamics over data seeds 0..seeds-1 (one batched run per case)."""
+    kinds of dynamics over data seeds 0..seeds-1 (one batched run per case). The
+    report's data of each case goes into ``interactive`` when given."""
     from singdyn import pipeline
+    from singdyn.report import interactive_data
 
     records = []
     with _progress() as progress:
@@ -182,6 +208,8 @@ def _run_cases(
             if not records:
                 pipeline.write_teacher_figure(result, stage / "teacher.png")
             record = pipeline.case_record(result, figures)
+            if interactive is not None:
+                interactive[experiment.name] = interactive_data(result)
             if seeds > 0:
                 progress.update(
                     task, description=f"{experiment.name} over {seeds} seeds"
@@ -261,6 +289,103 @@ def _print_section3_table(records: list[dict]) -> None:
             shown,
         )
     console.print(table)
+
+
+# ---- singdyn phase-map -------------------------------------------------------------
+
+
+@app.command("phase-map")
+def phase_map_command(
+    out: OutOption = Path("out-phase-map"),
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset", help="Preset giving the teacher, data, loss and optimizer."
+        ),
+    ] = "overlap",
+    resolution: Annotated[
+        int, typer.Option("--resolution", min=2, help="Grid points along a and b.")
+    ] = 201,
+    rounds: Annotated[
+        int, typer.Option("--rounds", min=2, help="Rounds from each start point.")
+    ] = 200,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            "--chunk-size",
+            min=1,
+            help="Start points trained at a time (bounds the memory, not the result).",
+        ),
+    ] = 4096,
+    flow: Annotated[
+        bool,
+        typer.Option(
+            "--flow/--no-flow",
+            help="Also label the averaged gradient flow (SPEC 6) on its own grid.",
+        ),
+    ] = False,
+    flow_resolution: Annotated[
+        int,
+        typer.Option("--flow-resolution", min=2, help="Grid points of the flow map."),
+    ] = 51,
+    flow_time: Annotated[
+        float,
+        typer.Option("--flow-time", min=0.0, help="End time of the flow, eta t."),
+    ] = 1e4,
+) -> None:
+    """Label the kind of dynamics from every start point of an (a, b) grid and draw
+    phase_map.png, with the labels and final points in phase_map.nc."""
+    import time
+
+    import numpy as np
+
+    from singdyn import phase_map as phase
+    from singdyn.patterns import LABELS
+    from singdyn.pipeline import staged_output
+
+    try:
+        experiment = _load_preset(preset)
+    except ConfigError as error:
+        _fail(str(error))
+    started = time.perf_counter()
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        try:
+            result = phase.phase_map(
+                experiment,
+                resolution=resolution,
+                rounds=rounds,
+                chunk_size=chunk_size,
+                flow=flow,
+                flow_resolution=flow_resolution,
+                flow_time=flow_time,
+                progress=report,
+            )
+        except ValueError as error:
+            _fail(str(error))
+    with staged_output(out) as stage:
+        phase.write_phase_map(result, stage)
+
+    table = Table(title=f"phase map: {resolution} x {resolution} start points")
+    table.add_column("kind of dynamics")
+    table.add_column("share (ADAM)", justify="right")
+    grids = [result.labels] + ([] if result.flow is None else [result.flow.labels])
+    if result.flow is not None:
+        table.add_column("share (averaged flow)", justify="right")
+    shares = [np.bincount(g.ravel(), minlength=len(LABELS)) / g.size for g in grids]
+    for code, name in enumerate(LABELS):
+        table.add_row(name, *(f"{share[code]:.1%}" for share in shares))
+    console.print(table)
+    console.print(
+        f"Wrote [bold]{out}[/]: phase_map.png, phase_map.nc "
+        f"({time.perf_counter() - started:.1f} s)."
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -205,6 +205,7 @@ def run_section3(
     seeds: int = 20,
     sizes: Sequence[int] = DEFAULT_SIZES,
     progress: Progress = None,
+    on_result: Callable[[CaseResult], None] | None = None,
 ) -> list[dict]:
     """Run Examples 2 and 3, write their files under ``stage`` and return their records.
 
@@ -217,6 +218,8 @@ def run_section3(
         seeds: data seeds per sweep, at least 1.
         sizes: training-set sizes of the data-size table, each at least 1.
         progress: called with a short description before each step.
+        on_result: called with each case's own run (its CaseResult), for callers
+            that draw more from it, such as the interactive report.
 
     Returns:
         The two case records for ``summary.json``, in the order of :data:`SECTION3`;
@@ -236,6 +239,7 @@ def run_section3(
             seeds=seeds,
             sizes=sizes,
             progress=progress,
+            on_result=on_result,
         )
         for name in SECTION3
     ]
@@ -248,6 +252,7 @@ def run_validation_case(
     seeds: int = 20,
     sizes: Sequence[int] = DEFAULT_SIZES,
     progress: Progress = None,
+    on_result: Callable[[CaseResult], None] | None = None,
 ) -> dict:
     """Run one case with a validation set and an ``[analysis]`` section: its own run,
     its seed sweeps, its files under ``stage/<name>`` and its record.
@@ -281,6 +286,8 @@ def run_validation_case(
 
     report(f"{name}: training")
     result = run_case(experiment)
+    if on_result is not None:
+        on_result(result)
     sweeps = {}
     for size in dict.fromkeys((experiment.data.n_train, *sizes)):
         report(f"{name}: {seeds} seeds at {size} training points")
