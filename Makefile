@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out
 STAMP := $(VENV)/.installed
+CODE := src tests $(wildcard benchmarks)
 
 .PHONY: install reproduce test lint format bench clean browser
 
@@ -20,8 +21,8 @@ reproduce: $(STAMP)
 	$(BIN)/singdyn reproduce --out $(OUT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 
 # The report's browser test needs Debian's chromium; where it cannot be installed
 # the test is skipped and says why.
@@ -38,8 +39,8 @@ test: lint browser
 	$(BIN)/python -m pytest -n 2
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
 
 clean:
 	rm -rf $(VENV) $(OUT)
