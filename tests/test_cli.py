@@ -207,3 +207,38 @@ def _matches(pattern: str, text: str) -> bool:
     import re
 
     return re.search(pattern, " ".join(text.split())) is not None
+
+
+@pytest.mark.slow
+def test_theory_from_the_command_line(tmp_path):
+    out = tmp_path / "theory"
+    result = runner.invoke(
+        app, ["theory", "--teacher", "a=0.2,b=0,v=0.3,w=0.5", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    theory = json.loads((out / "theory.json").read_text())
+    for key in ("v_star", "w_star", "H", "eigenvalues", "first_integral_drift"):
+        assert key in theory
+    assert set(theory["stability"]) >= {"b2_below_1", "b2_above_1"}
+    # Example 1's teacher: H > 0, so R0 attracts where b^2 > 1 (the overlap case).
+    assert theory["stability"]["b2_above_1"] == "stable"
+    assert theory["stability"]["b2_below_1"] == "unstable"
+    assert (out / "figures" / "first_integrals.png").stat().st_size > 10_000
+    assert "unstable" in result.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--teacher", "a=0.2,b=0,v=0.3"], r"--teacher: give exactly the coordinates"),
+        (["--teacher", "a=0.2,b=0,v=0.3,w=x"], r"name=number pairs; got 'w=x'"),
+        (["--teacher", "a=0.2,b=0,v=0.3,w=0"], r"w = w31 \+ w32 must be non-zero"),
+        ([], r"give an experiment file or --teacher, not both; got neither"),
+    ],
+)
+def test_theory_rejects_bad_teachers(tmp_path, arguments, message):
+    out = tmp_path / "theory"
+    result = runner.invoke(app, ["theory", *arguments, "--out", str(out)])
+    assert result.exit_code == 2
+    assert _matches(message, result.output)
+    assert not out.exists()

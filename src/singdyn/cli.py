@@ -108,6 +108,7 @@ def reproduce(
             )
             progress.update(task, description="section 3 done", total=1, completed=1)
         summary = _summary(records + section3, experiments)
+        summary["theory"] = _stability_of(experiments[0])
         write_json(stage / "summary.json", summary)
         write_report(stage, summary, interactive=interactive)
     _print_table(records)
@@ -223,6 +224,129 @@ def _run_cases(
             progress.advance(task)
         progress.update(task, description="done")
     return records
+
+
+def _stability_of(experiment: Experiment) -> dict:
+    """Theorem 7 for the experiment's teacher, labelled with that teacher."""
+    from singdyn.theory import stability_summary
+
+    stability = stability_summary(
+        experiment.teacher_flat(),
+        bias=experiment.model.bias,
+        x_range=tuple(experiment.data.x_range),
+    )
+    teacher = dict(
+        zip(experiment.names, experiment.teacher_flat().tolist(), strict=True)
+    )
+    return {"teacher": teacher, **stability}
+
+
+@app.command()
+def theory(
+    experiment_file: Annotated[
+        Path | None,
+        typer.Argument(help="An experiment TOML file whose teacher to analyse."),
+    ] = None,
+    out: OutOption = Path("out-theory"),
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            "--teacher",
+            help="A teacher in xi coordinates instead of a file, as "
+            "'a=0.2,b=0,v=0.3,w=0.5' (with --bias: 'a=..,c=..,b=..,v=..,d=..,w=..').",
+        ),
+    ] = None,
+    bias: Annotated[
+        bool, typer.Option("--bias", help="With --teacher: the units have biases.")
+    ] = False,
+    loss: Annotated[
+        str, typer.Option("--loss", help="With --teacher: gaussian_nll or mse.")
+    ] = "gaussian_nll",
+    noise_std: Annotated[
+        float, typer.Option("--noise-std", min=0.0, help="With --teacher.")
+    ] = 0.05,
+) -> None:
+    """The theory side for one teacher: (v*, w*), H, Theorem 7, first integrals."""
+    from singdyn.pipeline import staged_output
+    from singdyn.theory import write_theory
+
+    settings = _theory_settings(experiment_file, teacher, bias, loss, noise_std)
+    with staged_output(out) as stage, _progress() as progress:
+        task = progress.add_task("fit, H, flows, closed forms", total=None)
+        summary = write_theory(stage, **settings)
+        progress.update(task, description="done", total=1, completed=1)
+    summary["files"] = [str(out / Path(f).relative_to(stage)) for f in summary["files"]]
+    _print_theory(summary)
+    console.print(f"Wrote [bold]{out}[/]: theory.json, figures/first_integrals.png.")
+
+
+def _theory_settings(experiment_file, teacher, bias, loss, noise_std) -> dict:
+    """The teacher and settings of `singdyn theory`, from a file or the options."""
+    from singdyn.network import coordinate_names
+
+    if (experiment_file is None) == (teacher is None):
+        _fail(
+            "theory: give an experiment file or --teacher, not both; got "
+            + ("both" if teacher is not None else "neither")
+        )
+    if experiment_file is not None:
+        try:
+            experiment = load_experiment(experiment_file)
+        except ConfigError as error:
+            _fail(str(error))
+        return {
+            "teacher_flat": experiment.teacher_flat(),
+            "bias": experiment.model.bias,
+            "loss_kind": experiment.loss.kind,
+            "variance": experiment.loss.variance,
+            "noise_std": experiment.data.noise_std,
+            "x_range": tuple(experiment.data.x_range),
+        }
+    names = coordinate_names(bias)
+    if loss not in ("gaussian_nll", "mse"):
+        _fail(f"--loss: accepted: gaussian_nll or mse; got {loss!r}")
+    values = {}
+    for item in teacher.split(","):
+        key, _, value = item.partition("=")
+        try:
+            values[key.strip()] = float(value)
+        except ValueError:
+            _fail(f"--teacher: accepted: name=number pairs; got {item.strip()!r}")
+    if sorted(values) != sorted(names):
+        _fail(f"--teacher: give exactly the coordinates {list(names)}; got {teacher!r}")
+    if values["w"] == 0:
+        _fail("--teacher: w = w31 + w32 must be non-zero (b is undefined there); got 0")
+    return {
+        "teacher_flat": [values[n] for n in names],
+        "bias": bias,
+        "loss_kind": loss,
+        "noise_std": noise_std,
+    }
+
+
+def _print_theory(summary: dict) -> None:
+    table = Table(title="Theorem 7: the stability of the overlap line R0 (a = 0)")
+    table.add_column("quantity")
+    table.add_column("value", overflow="fold")
+    stability = summary["stability"]
+    rows = [
+        ("v*", _numbers(summary["v_star"])),
+        ("w*", f"{summary['w_star']:.6g}"),
+        ("H(v*, w*)", _numbers(summary["H"])),
+        ("eigenvalues of H", _numbers(summary["eigenvalues"])),
+        ("R0 where b^2 < 1", stability["b2_below_1"]),
+        ("R0 where b^2 > 1", stability["b2_above_1"]),
+        ("case", stability["case"]),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def _numbers(values) -> str:
+    if isinstance(values, list):
+        return "[" + ", ".join(_numbers(v) for v in values) + "]"
+    return f"{values:.6g}"
 
 
 def _summary(records: list[dict], experiments: list[Experiment]) -> dict:

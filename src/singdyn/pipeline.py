@@ -15,6 +15,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,12 +28,17 @@ from singdyn.patterns import LABELS, classify_history, label_names
 from singdyn.surface import Surface, loss_surface
 from singdyn.train import History, train
 
+if TYPE_CHECKING:
+    from singdyn.theory import Flow
+
 __all__ = [
     "CaseResult",
     "SeedSweep",
     "run_case",
     "run_seed_sweep",
     "pattern_counts",
+    "flow_overlay",
+    "flow_record",
     "case_record",
     "settings_record",
     "write_case",
@@ -54,6 +60,8 @@ class CaseResult:
         teacher_test_loss: the teacher's own loss on the test set.
         surface_train: G(a, b), the training loss over the experiment's grid.
         surface_test: H(a, b), the test loss over the same grid.
+        flow: the averaged gradient flow from the same start (see
+            :func:`averaged_flow_of`), or None.
     """
 
     experiment: Experiment
@@ -63,6 +71,7 @@ class CaseResult:
     teacher_test_loss: float
     surface_train: Surface
     surface_test: Surface
+    flow: Flow | None = None
 
     @property
     def a(self) -> np.ndarray:
@@ -105,12 +114,53 @@ def capped(experiment: Experiment, max_rounds: int | None) -> Experiment:
     return experiment.model_copy(update={"train": train_settings})
 
 
-def run_case(experiment: Experiment, *, max_rounds: int | None = None) -> CaseResult:
+FLOW_T1 = (1e6, 1e5, 1e4)
+"""End times tried, in turn, for the averaged flows drawn beside the paths (in units
+of 1 / eta): the longest the solver completes. A flow near its end can be so stiff
+that the step budget runs out; a shorter span then still shows the path."""
+
+FLOW_MAX_STEPS = 20_000
+"""Solver steps allowed per flow; the paper's flows need a few hundred to a few
+thousand."""
+
+
+def averaged_flow_of(experiment: Experiment) -> Flow:
+    """The averaged (population) gradient flow from the experiment's start point.
+
+    The same trainable coordinates and loss as its training, the expectation taken
+    over the input distribution by quadrature; saved at log-spaced times, since near
+    the singular regions its speed spans decades. The end time is the first of
+    :data:`FLOW_T1` the solver completes (check ``success``: none may).
+    """
+    from singdyn.theory import averaged_flow
+
+    for t1 in FLOW_T1:
+        flow = averaged_flow(
+            experiment.start_flat()[None],
+            experiment.teacher_flat(),
+            bias=experiment.model.bias,
+            t1=t1,
+            n_points=300,
+            trainable=tuple(experiment.train.trainable),
+            loss=loss_of(experiment),
+            x_range=tuple(experiment.data.x_range),
+            log_times=True,
+            max_steps=FLOW_MAX_STEPS,
+        )
+        if flow.success[0]:
+            break
+    return flow
+
+
+def run_case(
+    experiment: Experiment, *, max_rounds: int | None = None, flow: bool = True
+) -> CaseResult:
     """Sample the data, train from the start point and compute the loss surfaces.
 
     Args:
         experiment: a validated experiment.
         max_rounds: cap on the number of rounds (for quick runs); None keeps them all.
+        flow: also solve the averaged gradient flow from the same start.
 
     Returns:
         The :class:`CaseResult`.
@@ -154,6 +204,7 @@ def run_case(experiment: Experiment, *, max_rounds: int | None = None) -> CaseRe
         teacher_test_loss=_loss_on(teacher, data.test, bias, loss),
         surface_train=loss_surface(base, data.train, **grid),
         surface_test=loss_surface(base, data.test, **grid),
+        flow=averaged_flow_of(experiment) if flow else None,
     )
 
 
@@ -289,6 +340,8 @@ def case_record(result: CaseResult, figures: list[str]) -> dict:
         "settings": settings_record(experiment),
         "figures": figures,
     }
+    if result.flow is not None:
+        record["flow_overlay"] = flow_record(result.flow)
     if history.validation_loss is not None:
         best = int(history.best_round[0])
         record["validation"] = {
@@ -298,6 +351,31 @@ def case_record(result: CaseResult, figures: list[str]) -> dict:
             "final_validation_loss": float(history.validation_loss[0, -1]),
         }
     return record
+
+
+def flow_overlay(result: CaseResult) -> tuple[np.ndarray, np.ndarray] | None:
+    """The averaged flow's ``(a, b)`` path to draw beside the run, or None if it was
+    not solved or did not finish."""
+    flow = result.flow
+    if flow is None or not flow.success[0]:
+        return None
+    path = flow.path[0]
+    return path[:, flow.names.index("a")], path[:, flow.names.index("b")]
+
+
+def flow_record(flow: Flow) -> dict:
+    """The averaged flow's path in the (a, b) plane for ``summary.json``."""
+    path = flow.path[0]
+    path = path[np.all(np.isfinite(path), axis=1)]  # a failed solve pads with inf
+    names = flow.names
+    return {
+        "t1": float(flow.times[-1]),
+        "success": bool(flow.success[0]),
+        "message": flow.message[0],
+        "a": [round(float(v), 6) for v in path[:, names.index("a")]],
+        "b": [round(float(v), 6) for v in path[:, names.index("b")]],
+        "final": _named(names, path[-1]) if len(path) else None,
+    }
 
 
 def pattern_counts(sweep: SeedSweep) -> dict[str, int]:
@@ -354,6 +432,7 @@ def write_case(result: CaseResult, case_dir: Path, *, out_root: Path) -> list[st
     teacher_ab = (teacher[names.index("a")], teacher[names.index("b")])
     surface = result.surface_train
     limits = ((surface.a[0], surface.a[-1]), (surface.b[0], surface.b[-1]))
+    overlay = flow_overlay(result)
     paths = []
 
     fig = plots.figure_parameters(
@@ -362,6 +441,7 @@ def write_case(result: CaseResult, case_dir: Path, *, out_root: Path) -> list[st
         title=f"Figure {numbers[0]}. {title}",
         teacher_ab=teacher_ab,
         limits=limits,
+        overlay=overlay,
     )
     paths.append(_save(fig, figures_dir / f"fig{numbers[0]:02d}_parameters.png"))
     fig = plots.figure_loss(
@@ -373,6 +453,7 @@ def write_case(result: CaseResult, case_dir: Path, *, out_root: Path) -> list[st
         title=f"Figure {numbers[-1]}. {title}",
         teacher_loss=result.teacher_train_loss,
         teacher_ab=teacher_ab,
+        overlay=overlay,
     )
     paths.append(_save(fig, figures_dir / f"fig{numbers[-1]:02d}_loss.png"))
     return [str(Path(p).relative_to(out_root)) for p in paths]

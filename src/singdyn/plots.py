@@ -75,6 +75,16 @@ def draw_path(
         ax.plot(a[-1], b[-1], "s", color=color, ms=6, zorder=4, label="end")
 
 
+FLOW_COLOR = "tab:cyan"
+
+
+def _draw_flow(ax: Axes, a: np.ndarray, b: np.ndarray) -> None:
+    """The averaged gradient flow from the same start: a dashed line ending in a
+    diamond, so a reader sees where the optimizer leaves it."""
+    ax.plot(a, b, "--", color=FLOW_COLOR, lw=2.0, zorder=2, label="averaged flow")
+    ax.plot(a[-1], b[-1], "D", color=FLOW_COLOR, mec="k", ms=6, zorder=4)
+
+
 def _mark_teacher(ax: Axes, teacher_ab: tuple[float, float] | None) -> None:
     if teacher_ab is None:
         return
@@ -116,7 +126,7 @@ def figure_parameters(
 
     draw_critical_lines(right)
     if overlay is not None:
-        right.plot(*overlay, "-", color="tab:green", lw=1.2, label="averaged flow")
+        _draw_flow(right, *overlay)
     draw_path(right, a, b)
     _mark_teacher(right, teacher_ab)
     if limits is not None:
@@ -140,6 +150,7 @@ def figure_loss(
     title: str,
     teacher_loss: float | None = None,
     teacher_ab: tuple[float, float] | None = None,
+    overlay: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Figure:
     """Training loss against rounds, and the path on the loss surface G(a, b) as a 3D
     surface and as a contour map.
@@ -153,6 +164,8 @@ def figure_loss(
         title: the figure's title.
         teacher_loss: the teacher's own loss on the same data, drawn as a line.
         teacher_ab: the teacher's (a, b), marked on the contour map.
+        overlay: another path ``(a, b)`` drawn on the contour map, such as the
+            averaged flow.
     """
     fig = plt.figure(figsize=(16, 4.6), layout="constrained")
     ax_loss = fig.add_subplot(1, 3, 1)
@@ -172,7 +185,7 @@ def figure_loss(
 
     _surface_3d(ax_3d, surface, a, b, train_loss)
     ax_3d.set_title("path on the training-loss surface G")
-    _surface_map(ax_map, surface, a, b, teacher_ab)
+    _surface_map(ax_map, surface, a, b, teacher_ab, overlay=overlay)
     ax_map.set_title("path on G (contours)")
     fig.suptitle(title)
     return fig
@@ -227,7 +240,7 @@ def _surface_3d(ax, surface: Surface, a, b, path_loss, *, name: str = "G") -> No
     ax.view_init(elev=38, azim=-120)
 
 
-def _surface_map(ax: Axes, surface: Surface, a, b, teacher_ab) -> None:
+def _surface_map(ax: Axes, surface: Surface, a, b, teacher_ab, *, overlay=None) -> None:
     # Log-spaced levels of the excess over the grid minimum resolve the flat valleys.
     excess = surface.loss - surface.loss.min()
     positive = excess[excess > 0]
@@ -244,6 +257,8 @@ def _surface_map(ax: Axes, surface: Surface, a, b, teacher_ab) -> None:
     )
     ax.figure.colorbar(contour, ax=ax, label="G - min G (log scale)", format="%.0e")
     draw_critical_lines(ax)
+    if overlay is not None:
+        _draw_flow(ax, *overlay)
     draw_path(ax, a, b)
     _mark_teacher(ax, teacher_ab)
     ax.set_xlim(surface.a[0], surface.a[-1])

@@ -28,6 +28,7 @@ from singdyn.pipeline import (
     CaseResult,
     capped,
     case_record,
+    flow_overlay,
     loss_of,
     run_case,
     write_history_csv,
@@ -548,6 +549,7 @@ def _write_figures(result: CaseResult, figures_dir: Path) -> list[Path]:
         title=title("parameters", f"a and b, {history.rounds} rounds; {note}"),
         teacher_ab=teacher_ab,
         limits=((surface.a[0], surface.a[-1]), (surface.b[0], surface.b[-1])),
+        overlay=flow_overlay(result),
     )
     pv.mark_best_on_parameters(fig, result.a, result.b, best)
     save(fig, "parameters", "parameters")
