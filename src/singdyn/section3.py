@@ -20,20 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from singdyn.data import sample_data
 from singdyn.experiments.config import Experiment, load_preset
-from singdyn.network import predict_flat, unit_size, xi_from_flat
-from singdyn.optim import make_optimizer, nettrain_schedule
+from singdyn.network import predict_flat, unit_size
 from singdyn.pipeline import (
     CaseResult,
     capped,
     case_record,
     flow_overlay,
-    loss_of,
     run_case,
+    run_seed_sweep,
     write_history_csv,
 )
-from singdyn.train import History, train
+from singdyn.train import History
 from singdyn.validation import (
     Criteria,
     judge,
@@ -154,37 +152,9 @@ def seed_sweep(experiment: Experiment, *, n_train: int, seeds: int) -> SweepResu
     for name, value in (("seeds", seeds), ("n_train", n_train)):
         if int(value) < 1:
             raise ValueError(f"seed_sweep: {name} must be >= 1; got {value!r}")
-    settings = experiment.train
-    teacher = xi_from_flat(experiment.teacher_flat(), experiment.model.bias)
-    splits = [
-        sample_data(
-            teacher,
-            n_train=n_train,
-            n_test=n_train,
-            noise_std=experiment.data.noise_std,
-            seed=seed,
-            x_low=experiment.data.x_range[0],
-            x_high=experiment.data.x_range[1],
-        )
-        for seed in range(seeds)
-    ]
-    schedule = np.stack(
-        [
-            nettrain_schedule(n_train, settings.batch_size, settings.rounds, seed=seed)
-            for seed in range(seeds)
-        ]
-    )  # (seeds, R, batches, batch_size)
-    history = train(
-        np.tile(experiment.start_flat(), (seeds, 1)),
-        [split.train for split in splits],
-        schedule,
-        bias=experiment.model.bias,
-        loss=loss_of(experiment),
-        optimizer=make_optimizer(**experiment.optimizer.model_dump()),
-        trainable=tuple(settings.trainable),
-        validation_set=[split.test for split in splits],
-        dtype=np.float32 if settings.precision == "float32" else np.float64,
-    )
+    history = run_seed_sweep(
+        experiment, range(int(seeds)), n_train=n_train, n_test=n_train
+    ).history
     criteria = criteria_of(experiment)
     verdicts = judge(history.train_loss, history.validation_loss, criteria=criteria)
     with_round_loss = over_generalization_measures(

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from singdyn.network import (
     Theta,
@@ -37,8 +44,41 @@ __all__ = [
 ]
 
 
-Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
-"""Two numbers ``[low, high]`` (TOML arrays are lists)."""
+def _accepts(accepted: str, test) -> AfterValidator:
+    """A check that fails with ``accepted: <accepted>; got <value>``."""
+
+    def check(value):
+        if not test(value):
+            raise ValueError(f"accepted: {accepted}; got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _finite(value) -> bool:
+    return math.isfinite(value)
+
+
+Count = Annotated[int, _accepts("an integer >= 1", lambda v: v >= 1)]
+"""A number of things: at least 1."""
+NonNegative = Annotated[
+    float, _accepts("a finite number >= 0", lambda v: _finite(v) and v >= 0)
+]
+Positive = Annotated[
+    float, _accepts("a finite number > 0", lambda v: _finite(v) and v > 0)
+]
+Fraction = Annotated[
+    float, _accepts("a number in [0, 1)", lambda v: _finite(v) and 0 <= v < 1)
+]
+Pair = Annotated[
+    list[float],
+    Field(min_length=2, max_length=2),
+    _accepts(
+        "[low, high] with low < high",
+        lambda v: _finite(v[0]) and _finite(v[1]) and v[0] < v[1],
+    ),
+]
+"""An interval ``[low, high]`` (TOML arrays are lists)."""
 
 
 class ConfigError(ValueError):
@@ -62,117 +102,43 @@ class PointSettings(_Section):
 
 
 class DataSettings(_Section):
-    n_train: int = 100
-    n_test: int = 100
-    noise_std: float = 0.05
+    n_train: Count = 100
+    n_test: Count = 100
+    noise_std: NonNegative = 0.05
     x_range: Pair = [-3.0, 3.0]
     seed: int = 0
-
-    @field_validator("n_train", "n_test")
-    @classmethod
-    def _at_least_one(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError(f"accepted: an integer >= 1; got {value!r}")
-        return value
-
-    @field_validator("noise_std")
-    @classmethod
-    def _non_negative(cls, value: float) -> float:
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"accepted: a finite number >= 0; got {value!r}")
-        return value
-
-    @field_validator("x_range")
-    @classmethod
-    def _interval(cls, value: list[float]) -> list[float]:
-        low, high = value
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(
-                f"accepted: [low, high] with low < high; got {list(value)}"
-            )
-        return value
 
 
 class LossSettings(_Section):
     kind: Literal["gaussian_nll", "mse"] = "gaussian_nll"
-    variance: float = 1.0
-
-    @field_validator("variance")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"accepted: a finite number > 0; got {value!r}")
-        return value
+    variance: Positive = 1.0
 
 
 class OptimizerSettings(_Section):
     name: Literal["nettrain_adam", "adam", "sgd"] = "nettrain_adam"
-    learning_rate: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-5
-
-    @field_validator("learning_rate")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"accepted: a finite number > 0; got {value!r}")
-        return value
-
-    @field_validator("beta1", "beta2")
-    @classmethod
-    def _decay(cls, value: float) -> float:
-        if not 0 <= value < 1:
-            raise ValueError(f"accepted: a number in [0, 1); got {value!r}")
-        return value
-
-    @field_validator("eps")
-    @classmethod
-    def _eps(cls, value: float) -> float:
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"accepted: a finite number >= 0; got {value!r}")
-        return value
+    learning_rate: Positive = 0.1
+    beta1: Fraction = 0.9
+    beta2: Fraction = 0.999
+    eps: NonNegative = 1e-5
 
 
 class TrainSettings(_Section):
     start: PointSettings
     trainable: list[str] = ["a", "b"]
-    rounds: int
-    batch_size: int = 30
+    rounds: Count
+    batch_size: Count = 30
     validation: bool = False
     precision: Literal["float32", "float64"] = "float32"
     seed: int | None = None
     """Seed of the batch permutation; the data seed when not given."""
 
-    @field_validator("rounds", "batch_size")
-    @classmethod
-    def _at_least_one(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError(f"accepted: an integer >= 1; got {value!r}")
-        return value
-
 
 class SurfaceSettings(_Section):
     a_range: Pair = [-1.0, 1.0]
     b_range: Pair = [-2.5, 2.5]
-    resolution: int = 81
-
-    @field_validator("resolution")
-    @classmethod
-    def _grid(cls, value: int) -> int:
-        if not 2 <= value <= 1001:
-            raise ValueError(f"accepted: an integer in [2, 1001]; got {value!r}")
-        return value
-
-    @field_validator("a_range", "b_range")
-    @classmethod
-    def _interval(cls, value: list[float]) -> list[float]:
-        low, high = value
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(
-                f"accepted: [low, high] with low < high; got {list(value)}"
-            )
-        return value
+    resolution: Annotated[
+        int, _accepts("an integer in [2, 1001]", lambda v: 2 <= v <= 1001)
+    ] = 81
 
 
 class AnalysisSettings(_Section):
@@ -180,24 +146,10 @@ class AnalysisSettings(_Section):
     :class:`singdyn.validation.Criteria`, whose defaults these are)."""
 
     kind: Literal["overfitting", "over_generalization"]
-    early_rounds: int = 20
-    rise_margin: float = 1e-3
-    fall_margin: float = 1e-5
-    gap_margin: float = 0.01
-
-    @field_validator("early_rounds")
-    @classmethod
-    def _at_least_one(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError(f"accepted: an integer >= 1; got {value!r}")
-        return value
-
-    @field_validator("rise_margin", "fall_margin", "gap_margin")
-    @classmethod
-    def _fraction(cls, value: float) -> float:
-        if not (math.isfinite(value) and 0 <= value < 1):
-            raise ValueError(f"accepted: a number in [0, 1); got {value!r}")
-        return value
+    early_rounds: Count = 20
+    rise_margin: Fraction = 1e-3
+    fall_margin: Fraction = 1e-5
+    gap_margin: Fraction = 0.01
 
 
 class Experiment(_Section):
