@@ -22,6 +22,7 @@ from singdyn.surface import Surface  # noqa: E402
 __all__ = [
     "draw_critical_lines",
     "draw_path",
+    "inside_grid",
     "figure_parameters",
     "figure_loss",
     "figure_data",
@@ -229,7 +230,7 @@ def _surface_3d(ax, surface: Surface, a, b, path_loss, *, name: str = "G") -> No
 
     aa, bb = np.meshgrid(surface.a, surface.b)
     ax.plot_surface(aa, bb, height(surface.loss), cmap="viridis", alpha=0.7, lw=0)
-    inside = _inside(surface, a, b)
+    inside = inside_grid(surface, a, b)
     z = height(np.asarray(path_loss))
     ax.plot(a[inside], b[inside], z[inside], color=PATH_COLOR, lw=2.0, zorder=10)
     ax.scatter(a[0], b[0], z[0], color="white", edgecolor=PATH_COLOR, s=30)
@@ -268,7 +269,8 @@ def _surface_map(ax: Axes, surface: Surface, a, b, teacher_ab, *, overlay=None) 
     ax.legend(loc="lower right", fontsize=7)
 
 
-def _inside(surface: Surface, a, b) -> np.ndarray:
+def inside_grid(surface: Surface, a, b) -> np.ndarray:
+    """Which points of a path lie inside the surface's grid."""
     return (
         (a >= surface.a[0])
         & (a <= surface.a[-1])

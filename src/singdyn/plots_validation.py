@@ -22,7 +22,12 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from singdyn.data import Dataset  # noqa: E402
-from singdyn.plots import PATH_COLOR, draw_critical_lines, draw_path  # noqa: E402
+from singdyn.plots import (  # noqa: E402
+    PATH_COLOR,
+    draw_critical_lines,
+    draw_path,
+    inside_grid,
+)
 from singdyn.surface import Surface  # noqa: E402
 
 __all__ = [
@@ -453,7 +458,7 @@ def _surface_3d(ax, surface: Surface, a, b, path_loss, scale, best_round) -> Non
     aa, bb = np.meshgrid(surface.a, surface.b)
     z = scale.height(surface.loss)
     ax.plot_surface(aa, bb, z, cmap="viridis", alpha=0.65, lw=0, rcount=60, ccount=60)
-    inside = _inside(surface, a, b)
+    inside = inside_grid(surface, a, b)
     path_z = scale.height(path_loss)
     ax.plot(a[inside], b[inside], path_z[inside], color=PATH_COLOR, lw=2.0, zorder=10)
     ax.scatter(a[0], b[0], path_z[0], color="white", edgecolor=PATH_COLOR, s=30)
@@ -505,12 +510,3 @@ def _surface_map(ax: Axes, surface: Surface, a, b, scale, best_round, symbol) ->
     ax.set_xlabel("a")
     ax.set_ylabel("b")
     ax.legend(loc="lower right", fontsize=7)
-
-
-def _inside(surface: Surface, a, b) -> np.ndarray:
-    return (
-        (a >= surface.a[0])
-        & (a <= surface.a[-1])
-        & (b >= surface.b[0])
-        & (b <= surface.b[-1])
-    )
