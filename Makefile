@@ -42,5 +42,11 @@ format: $(STAMP)
 	$(BIN)/ruff format $(CODE)
 	$(BIN)/ruff check --fix $(CODE)
 
+# PyTorch, the benchmark's baseline only (the `bench` extra), is installed by this
+# target and never needed by singdyn itself. Protocol: benchmarks/bench_train.py.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench_train.py
+
 clean:
 	rm -rf $(VENV) $(OUT)

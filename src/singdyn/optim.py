@@ -22,6 +22,7 @@ __all__ = [
     "RESHUFFLE_ABOVE_BATCHES",
     "batches_per_round",
     "nettrain_schedule",
+    "ElementwiseTransformation",
     "NetTrainAdamState",
     "nettrain_adam",
     "make_optimizer",
@@ -79,6 +80,19 @@ def nettrain_schedule(n: int, batch_size: int, rounds: int, *, seed: int) -> np.
         else:
             orders.append(np.arange(nb))
     return batches[np.stack(orders)].astype(np.int32)
+
+
+class ElementwiseTransformation(optax.GradientTransformation):
+    """An optax transformation that treats every parameter entry on its own.
+
+    The state and the update of one entry depend on that entry alone and on a step
+    count shared by all, so one call can update many runs stacked along any axis.
+    :func:`singdyn.train.train` uses this to update a block of runs without a
+    ``vmap`` (which would keep, and raise to a power, one step count per run). The
+    optimizers of :func:`make_optimizer` are all of this kind.
+    """
+
+    __slots__ = ()
 
 
 class NetTrainAdamState(NamedTuple):
@@ -141,7 +155,7 @@ def nettrain_adam(
         step = scale.astype(grads.dtype) * mu / (jnp.sqrt(nu) + eps)
         return -step, NetTrainAdamState(count=count, mu=mu, nu=nu)
 
-    return optax.GradientTransformation(init, update)
+    return ElementwiseTransformation(init, update)
 
 
 @functools.lru_cache(maxsize=64)
@@ -159,10 +173,12 @@ def make_optimizer(
         return nettrain_adam(learning_rate, beta1, beta2, eps)
     if name == "adam":
         _check_adam(learning_rate, beta1, beta2, eps)
-        return optax.adam(learning_rate, b1=beta1, b2=beta2, eps=eps)
+        adam = optax.adam(learning_rate, b1=beta1, b2=beta2, eps=eps)
+        return ElementwiseTransformation(adam.init, adam.update)
     if name == "sgd":
         _check_positive("learning_rate", learning_rate)
-        return optax.sgd(learning_rate)
+        sgd = optax.sgd(learning_rate)
+        return ElementwiseTransformation(sgd.init, sgd.update)
     raise ValueError(f"make_optimizer: name must be one of {OPTIMIZERS}; got {name!r}")
 
 
