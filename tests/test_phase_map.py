@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 import singdyn.train
 from singdyn.cli import app
-from singdyn.experiments.config import ConfigError
-from singdyn.patterns import LABELS
+from singdyn.experiments.config import ConfigError, load_preset
+from singdyn.patterns import LABELS, classify_history
 from singdyn.phase_map import (
     EXAMPLE1_CASES,
     flow_map,
@@ -19,6 +19,7 @@ from singdyn.phase_map import (
     to_dataset,
     write_phase_map,
 )
+from singdyn.pipeline import run_case
 
 runner = CliRunner()
 SMALL = dict(resolution=7, rounds=20)
@@ -73,6 +74,22 @@ def test_chunking_gives_identical_results(small_map, monkeypatch):
     assert reports == [("training", d, 49) for d in (10, 20, 30, 40, 49)]
     for name in ("labels", "final_a", "final_b", "final_loss"):
         assert_array_equal(getattr(chunked, name), getattr(small_map, name), name)
+
+
+def test_a_grid_point_takes_the_same_path_as_the_single_run_from_it():
+    # The map's corner (0.15, -1.8) is the overlap case's own start; with the same
+    # data, schedule and rounds its label and end point must be those of run_case.
+    case = run_case(load_preset("overlap"), max_rounds=60, flow=False)
+    result = phase_map(
+        "overlap", resolution=2, rounds=60, a_range=(0.15, 0.35), b_range=(-1.8, -1.6)
+    )
+    assert (result.a[0], result.b[0]) == (0.15, -1.8)
+    history = case.history
+    assert result.final_a[0, 0] == history.final_params[0, 0]
+    assert result.final_b[0, 0] == history.final_params[0, 1]
+    assert result.final_loss[0, 0] == history.train_loss[0, -1]
+    label = classify_history(history, case.teacher_train_loss)[0]
+    assert result.labels[0, 0] == label
 
 
 def test_dataset_and_files(small_map, tmp_path):

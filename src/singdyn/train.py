@@ -1,6 +1,7 @@
 """Batched training that records per-round histories, as NetTrain reports them.
 
-:func:`train` runs M start points at once in one compiled program. They share the data
+:func:`train` runs M start points at once: one compiled program, called on blocks of
+runs. They share the data
 and the batch schedule (by design: a phase map compares start points under one and the
 same sample order), and each has its own optimizer state.
 
