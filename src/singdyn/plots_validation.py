@@ -53,6 +53,20 @@ BELOW_COLOR = "tab:green"
 ABOVE_COLOR = "tab:red"
 
 
+def _plot_round_loss(ax, round_loss) -> None:
+    """The round loss (rounds 1..R) as a thin dotted line, when there is one."""
+    if round_loss is None:
+        return
+    ax.plot(
+        np.arange(1, len(round_loss) + 1),
+        round_loss,
+        color=ROUND_LOSS_COLOR,
+        lw=0.9,
+        ls=":",
+        label="round loss (mean of the round's batch losses)",
+    )
+
+
 def _mark_best(ax: Axes, best_round: int, loss: np.ndarray | None = None) -> None:
     """A vertical line at the best round and, given a curve, a diamond on it."""
     ax.axvline(best_round, color=BEST_COLOR, lw=1.0, ls=":", zorder=1)
@@ -123,15 +137,7 @@ def draw_losses(
                 interpolate=True,
                 label=f"validation {label} training by > {gap_margin:.0%}",
             )
-    if round_loss is not None:
-        ax.plot(
-            rounds[1:],
-            round_loss,
-            color=ROUND_LOSS_COLOR,
-            lw=0.9,
-            ls=":",
-            label="round loss (mean of the round's batch losses)",
-        )
+    _plot_round_loss(ax, round_loss)
     ax.plot(rounds, train_loss, color=TRAIN_COLOR, lw=1.3, label="training loss")
     ax.plot(
         rounds, validation_loss, color=VALIDATION_COLOR, lw=1.3, label="validation loss"
@@ -241,15 +247,7 @@ def figure_losses_apart(
         1, 2, figsize=(11, 4.2), layout="constrained", sharey=share_y
     )
     rounds = np.arange(len(train_loss))
-    if round_loss is not None:
-        left.plot(
-            rounds[1:],
-            round_loss,
-            color=ROUND_LOSS_COLOR,
-            lw=0.9,
-            ls=":",
-            label="round loss (mean of the round's batch losses)",
-        )
+    _plot_round_loss(left, round_loss)
     left.plot(rounds, train_loss, color=TRAIN_COLOR, lw=1.3, label="at round end")
     right.plot(
         rounds, validation_loss, color=VALIDATION_COLOR, lw=1.3, label="at round end"
