@@ -225,6 +225,10 @@ def test_theory_from_the_command_line(tmp_path):
     assert theory["stability"]["b2_below_1"] == "unstable"
     assert (out / "figures" / "first_integrals.png").stat().st_size > 10_000
     assert "unstable" in result.output
+    # The listed files are named relative to the folder, so they stay true when the
+    # folder moves (it is written under another name and renamed at the end).
+    assert sorted(theory["files"]) == ["figures/first_integrals.png", "theory.json"]
+    assert all((out / name).is_file() for name in theory["files"])
 
 
 @pytest.mark.parametrize(

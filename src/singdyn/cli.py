@@ -275,7 +275,6 @@ def theory(
         task = progress.add_task("fit, H, flows, closed forms", total=None)
         summary = write_theory(stage, **settings)
         progress.update(task, description="done", total=1, completed=1)
-    summary["files"] = [str(out / Path(f).relative_to(stage)) for f in summary["files"]]
     _print_theory(summary)
     console.print(f"Wrote [bold]{out}[/]: theory.json, figures/first_integrals.png.")
 

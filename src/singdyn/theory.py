@@ -1962,7 +1962,8 @@ def write_theory(
             :func:`theory_summary`.
 
     Returns:
-        The summary dict, with ``files`` listing what was written.
+        The summary dict, with ``files`` listing what was written, relative to
+        ``out_dir``.
     """
     import json
     from pathlib import Path
@@ -1989,9 +1990,9 @@ def write_theory(
         x_range=x_range,
         n_nodes=n_nodes,
     )
-    files = [out / "figures" / "first_integrals.png", out / "theory.json"]
-    figure.savefig(files[0], dpi=130)
+    names = ["figures/first_integrals.png", "theory.json"]
+    figure.savefig(out / names[0], dpi=130)
     theory_plots.close(figure)
-    summary = analysis["summary"] | {"files": [str(f) for f in files]}
-    files[1].write_text(json.dumps(summary, indent=2, allow_nan=False))
+    summary = analysis["summary"] | {"files": names}
+    (out / names[1]).write_text(json.dumps(summary, indent=2, allow_nan=False))
     return summary
