@@ -370,7 +370,13 @@ def mark_best_on_parameters(
     line on its left panel, a diamond on the path in its right panel."""
     left, right = fig.axes[:2]
     left.axvline(best_round, color=BEST_COLOR, lw=1.0, ls=":")
-    right.plot(
+    _mark_best_on_plane(right, a, b, best_round)
+    right.legend(loc="lower right", fontsize=7)
+
+
+def _mark_best_on_plane(ax: Axes, a: np.ndarray, b: np.ndarray, best_round: int):
+    """A diamond at the path's point of least validation loss in the (a, b) plane."""
+    ax.plot(
         a[best_round],
         b[best_round],
         "D",
@@ -380,7 +386,6 @@ def mark_best_on_parameters(
         zorder=7,
         label=f"least validation loss (round {best_round})",
     )
-    right.legend(loc="lower right", fontsize=7)
 
 
 def figure_surfaces_with_maps(
@@ -493,16 +498,7 @@ def _surface_map(ax: Axes, surface: Surface, a, b, scale, best_round, symbol) ->
     )
     draw_critical_lines(ax)
     draw_path(ax, a, b)
-    ax.plot(
-        a[best_round],
-        b[best_round],
-        "D",
-        color=BEST_COLOR,
-        mec="k",
-        ms=7,
-        zorder=7,
-        label=f"least validation loss (round {best_round})",
-    )
+    _mark_best_on_plane(ax, a, b, best_round)
     ax.set_xlim(surface.a[0], surface.a[-1])
     ax.set_ylim(surface.b[0], surface.b[-1])
     ax.set_xlabel("a")
