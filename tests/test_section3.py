@@ -220,6 +220,10 @@ def test_measures_agree_with_the_verdicts(section3):
             == (record["verdicts"]["over_generalization"])
         )
         assert general["window"] == 20
+        assert len(general["below_rounds"]) == general["rounds_below"]
+        assert len(general["above_rounds"]) == general["rounds_above"]
+        if general["first_below_round"] is not None:
+            assert general["first_below_round"] == general["below_rounds"][0]
         assert set(measures) == {
             "overfitting",
             "over_generalization",

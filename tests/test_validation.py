@@ -13,6 +13,7 @@ from numpy.testing import assert_array_equal
 
 from singdyn.validation import (
     Criteria,
+    gap_rounds,
     judge,
     measures_record,
     over_generalization_measures,
@@ -128,6 +129,21 @@ def test_below_early_then_above_is_over_generalization():
     assert int(m.rounds_below) == 2
     assert int(m.rounds_above) == 2  # rounds 1 and 8
     assert bool(m.over_generalization)
+
+
+def test_gap_rounds_lists_the_rounds_on_each_side():
+    #         round: 0     1    2     3     4      5    6    7    8
+    train, val = _gap_curve([-0.5, 0.1, 0.0, -0.2, -0.1, 0.005, 0.0, 0.0, 0.3])
+    below, above = gap_rounds(train, val)
+    assert below == [3, 4]  # round 0 is the start, not counted; 0.5% is inside 1%
+    assert above == [1, 8]
+    m = over_generalization_measures(train, val)
+    assert (len(below), len(above)) == (int(m.rounds_below), int(m.rounds_above))
+
+
+def test_gap_rounds_needs_one_run():
+    with pytest.raises(ValueError, match=r"one run; got curves of shape \(2, 3\)"):
+        gap_rounds(np.ones((2, 3)), np.ones((2, 3)))
 
 
 def test_below_only_after_the_early_window_does_not_count():

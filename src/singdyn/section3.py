@@ -34,6 +34,7 @@ from singdyn.pipeline import (
 from singdyn.train import History
 from singdyn.validation import (
     Criteria,
+    gap_rounds,
     judge,
     measures_record,
     over_generalization_measures,
@@ -345,13 +346,18 @@ def _judged(result: CaseResult, history: History, criteria: Criteria) -> dict:
     general_round = over_generalization_measures(
         round_loss_curve(history)[0], validation_loss, criteria=criteria
     )
+    below, above = gap_rounds(train_loss, validation_loss, criteria=criteria)
     best = int(history.best_round[0])
     return {
         "best": _net(result, history, best),
         "last": _net(result, history, history.rounds),
         "measures": {
             "overfitting": measures_record(overfitting),
-            "over_generalization": measures_record(general),
+            "over_generalization": {
+                **measures_record(general),
+                "below_rounds": below,
+                "above_rounds": above,
+            },
             "over_generalization_round_loss": measures_record(general_round),
         },
         "verdicts": {

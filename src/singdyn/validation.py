@@ -47,6 +47,7 @@ __all__ = [
     "overfitting_measures",
     "over_generalization_measures",
     "judge",
+    "gap_rounds",
     "measures_record",
 ]
 
@@ -236,8 +237,7 @@ def over_generalization_measures(
     in_window = (rounds >= 1) & (rounds <= window)
 
     gap = val / train - 1  # (M, R + 1)
-    below = val < train * (1 - criteria.gap_margin)
-    above = val > train * (1 + criteria.gap_margin)
+    below, above = _sides(train, val, criteria)
     first_below = _first(below & in_window)
     # Rounds after the first below; none when there is no such round.
     after = np.where(first_below < 0, rounds[-1], first_below)[:, None]
@@ -260,6 +260,42 @@ def over_generalization_measures(
         over_generalization=first_above >= 0,
     )
     return _unbatch(measures, single)
+
+
+def gap_rounds(
+    train_loss, validation_loss, *, criteria: Criteria | None = None
+) -> tuple[list[int], list[int]]:
+    """The rounds of one run where the validation loss is below, and above, the
+    training loss by more than ``gap_margin`` of it.
+
+    Round 0, the start, is left out as in :func:`over_generalization_measures`.
+
+    Args:
+        train_loss: ``(R + 1,)`` training loss at the end of rounds ``0..R``.
+        validation_loss: the validation loss, same shape.
+        criteria: the thresholds; ``Criteria()`` when None.
+
+    Returns:
+        Two increasing lists of rounds in ``1..R``: below, then above.
+
+    Raises:
+        ValueError: on curves of more than one run, or as
+            :func:`over_generalization_measures`.
+
+    Example:
+        >>> gap_rounds([1.0, 1.0, 1.0, 1.0], [1.0, 0.9, 1.0, 1.1])
+        ([1], [3])
+    """
+    criteria = Criteria() if criteria is None else criteria
+    train, val, single = _curves(train_loss, validation_loss)
+    if not single:
+        raise ValueError(
+            f"gap_rounds: needs the curves of one run; got curves of shape "
+            f"{train.shape}"
+        )
+    below, above = _sides(train[0, 1:], val[0, 1:], criteria)
+    rounds = np.arange(1, train.shape[1])  # 1..R
+    return rounds[below].tolist(), rounds[above].tolist()
 
 
 def judge(train_loss, validation_loss, *, criteria: Criteria | None = None) -> Verdicts:
@@ -314,6 +350,14 @@ def _curves(train_loss, validation_loss) -> tuple[np.ndarray, np.ndarray, bool]:
             )
     single = train.ndim == 1
     return np.atleast_2d(train), np.atleast_2d(val), single
+
+
+def _sides(train, val, criteria: Criteria) -> tuple[np.ndarray, np.ndarray]:
+    """Where the validation loss is below, and above, the training loss by more
+    than ``gap_margin`` of it (strictly)."""
+    below = val < train * (1 - criteria.gap_margin)
+    above = val > train * (1 + criteria.gap_margin)
+    return below, above
 
 
 def _first(mask: np.ndarray) -> np.ndarray:
