@@ -1,4 +1,4 @@
-"""Loss surfaces over (a, b) grids (SPEC section 3)."""
+"""Loss surfaces over (a, b) grids."""
 
 import numpy as np
 import pytest

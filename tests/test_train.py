@@ -1,4 +1,4 @@
-"""Batched training and its per-round records (SPEC section 4), against a plain loop."""
+"""Batched training and its per-round records, against a plain loop."""
 
 import math
 
@@ -13,7 +13,7 @@ from singdyn.optim import make_optimizer, nettrain_adam, nettrain_schedule
 from singdyn.train import History, train, trainable_mask
 
 TEACHER = Xi(a=np.array([0.2]), b=np.array(0.0), v=np.array([0.3]), w=np.array(0.5))
-# The five Example-1 start points of SPEC section 5, with v = 0.3, w = 0.5.
+# The five Example-1 start points of the paper's Example 1, with v = 0.3, w = 0.5.
 STARTS = np.array(
     [
         [0.15, -1.8, 0.3, 0.5],

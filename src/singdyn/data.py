@@ -1,4 +1,4 @@
-"""Teachers and the data sets sampled from them (SPEC section 1).
+"""Teachers and the data sets sampled from them (the paper's teacher-student setting).
 
 Inputs are uniform on an interval, outputs are the teacher's plus Gaussian noise; the
 training and test sets are independent streams of one explicit seed, so the same seed

@@ -1,4 +1,4 @@
-"""Per-example losses and their conventions (SPEC section 3).
+"""Per-example losses and their conventions.
 
 Both losses take the network output ``f`` and the target ``y`` and return the loss of
 each example; a batch's loss is the mean over its examples, as NetTrain reports it.

@@ -1,6 +1,6 @@
 """The two-hidden-unit tanh network in theta and xi coordinates.
 
-The network (SPEC section 1) is
+The network (the paper's model) is
 
 .. math::
 
@@ -154,7 +154,7 @@ def theta_to_flat(theta: Theta) -> Array:
 
 
 def xi_to_theta(xi: Xi) -> Theta:
-    """Map xi to theta (SPEC section 2); defined everywhere.
+    """Map xi to theta (the paper's xi coordinates); defined everywhere.
 
     ``u1 = v + a (b - 1) / 2``, ``u2 = v + a (b + 1) / 2``, ``w31 = w (1 + b) / 2``,
     ``w32 = w (1 - b) / 2``.
@@ -169,7 +169,7 @@ def xi_to_theta(xi: Xi) -> Theta:
 
 
 def theta_to_xi(theta: Theta) -> Xi:
-    """Map theta to xi (SPEC section 2).
+    """Map theta to xi (the paper's xi coordinates).
 
     Raises:
         ValueError: if ``w31 + w32 = 0`` at any point given as concrete values; the

@@ -1,4 +1,4 @@
-"""NetTrain's batching and its form of ADAM (SPEC section 4).
+"""NetTrain's batching and its form of ADAM.
 
 NetTrain pads the sample indices up to a multiple of the batch size with randomly
 chosen duplicates, shuffles them once per run and cuts them into fixed batches; after

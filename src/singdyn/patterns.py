@@ -1,4 +1,4 @@
-"""Classify learning paths into the five kinds of dynamics of SPEC Definition 9.
+"""Classify learning paths into the five kinds of dynamics of the paper's Definition 9.
 
 The paper names five kinds of dynamics near the singular regions (after Guo, Wei, Ong
 et al. 2018) but gives no numeric test for them. This module makes the test explicit.
@@ -88,7 +88,7 @@ _CODE = {name: code for code, name in enumerate(LABELS)}
 # Paths handled per vectorised pass: about 3 MB per float64 (paths, 201) array.
 _CHUNK_PATHS = 2048
 
-# The lines b = -1 (w31 = 0) and b = +1 (w32 = 0) that make up R1 (SPEC section 2).
+# The lines b = -1 (w31 = 0) and b = +1 (w32 = 0) that make up R1 in xi coordinates.
 R1_LINES = (-1.0, 1.0)
 
 

@@ -1,5 +1,5 @@
-"""Phase map: the kind of dynamics (SPEC Definition 9) reached from every start point
-of an (a, b) grid.
+"""Phase map: the kind of dynamics (the paper's Definition 9) reached from every
+start point of an (a, b) grid.
 
 Each grid point is a start point whose a and b are the grid's and whose other xi
 coordinates are the experiment's start point's. All of them train on the experiment's
@@ -14,7 +14,7 @@ the number of points, only with the chunk. ``train`` gives every run the same nu
 whatever else it runs with, so the chunk size does not change the result.
 
 Optionally the same grid (or a coarser one) is labelled under the averaged learning
-equation of SPEC section 6, :func:`singdyn.theory.averaged_flow`, with the averaged
+equation of the paper, :func:`singdyn.theory.averaged_flow`, with the averaged
 loss in place of the training loss.
 """
 
@@ -299,9 +299,10 @@ def flow_map(
     """Label the paths of the averaged learning equation from an (a, b) grid.
 
     The equation is ``xi_T' = -eta <dl/dxi_T>`` on the experiment's trainable
-    coordinates T, averaged over the true distribution (SPEC section 6), solved by
-    :func:`singdyn.theory.averaged_flow` with time in units of ``eta t``. Each path is
-    saved at ``save_points`` equally spaced times from 0 to ``time`` and labelled by
+    coordinates T, averaged over the true distribution (the paper's averaged learning
+    equation), solved by :func:`singdyn.theory.averaged_flow` with time in units of
+    ``eta t``. Each path is saved at ``save_points`` equally spaced times from 0 to
+    ``time`` and labelled by
     the same rules as a training path, the save points in place of rounds and the
     averaged loss in place of the training loss.
 

@@ -1,4 +1,4 @@
-"""Loss surfaces over grids of (a, b) with the other coordinates fixed (SPEC section 3).
+"""Loss surfaces over grids of (a, b) with the other coordinates fixed.
 
 G(a, b) is the loss on the training set and H(a, b) the loss on the test set.
 """

@@ -1,4 +1,4 @@
-"""The theory side of the paper (SPEC section 6), in float64.
+"""The theory side of the paper, in float64.
 
 Everything here averages over the true distribution: inputs ``x ~ Uniform[x_low,
 x_high]`` and outputs ``y = f(x; teacher) + Z`` with ``Z ~ Normal(0, noise_std^2)``.
@@ -452,7 +452,7 @@ def flow_field(
     x_range: Sequence[float] = X_RANGE,
     n_nodes: int = N_NODES,
 ) -> Array:
-    """The vector field of an averaged learning equation (SPEC section 6).
+    """The vector field of an averaged learning equation of the paper.
 
     Forms, for the loss ``c L_half`` and learning rate ``eta``:
 
@@ -874,7 +874,7 @@ def _design(nodes: Array, k: int) -> Array:
 
 
 def h_matrix(v, w: float, teacher, *, bias: bool, x_range=X_RANGE, n_nodes=N_NODES):
-    """``H(v, w) = (w / 4) <e(y, x) d^2 phi(x, v) / dv dv^T>`` on R0 (SPEC section 6).
+    """``H(v, w) = (w / 4) <e(y, x) d^2 phi(x, v) / dv dv^T>`` on R0 (the paper's H).
 
     ``e = y - w phi(x, v)``; the noise has mean 0, so ``<e g(x)> = <(f0 - w phi) g>``.
     ``d^2 phi / dv dv^T = tanh''(v . x~) x~ x~^T``. H belongs to ``L_half``; see the
@@ -999,7 +999,7 @@ FIRST_INTEGRALS = ("theorem8_r0", "theorem8_r0_r1", "xi_gradient")
 def reduced_field(a, b, h, w_star: float, *, variant: str = "stated"):
     """Right-hand sides of reduced dynamics near R0, for ``L_half`` and ``eta = 1``.
 
-    * ``"stated"`` (SPEC section 6, the paper's two b-terms summed):
+    * ``"stated"`` (the paper's two b-terms summed):
       ``a' = 2 (1 - b^2) H a``, ``b' = -(b (b^2 + 3) / w*^2) a^T H a``.
     * ``"r0_r1"``: the same ``a'`` with ``b' = -(2 b (b^2 + 1) / w*^2) a^T H a`` (the
       l_b term alone; it agrees with ``"stated"`` at ``b^2 = 1``). Theorem 8 (2) is its
@@ -1534,10 +1534,10 @@ def check_closed_forms(
     n_points: int = 3,
     a_scale: float = 0.005,
 ) -> dict[str, dict]:
-    """Check each closed form of SPEC section 6 against automatic differentiation.
+    """Check each closed form of the paper's theory against automatic differentiation.
 
     Identities (the metric ``J J^T``, Definition 6's four rates, the push-forward,
-    Theorem 7's Hessian, the SPEC's sum of the two b-terms, Theorem 8's ``dh/db``) hold
+    Theorem 7's Hessian, the sum of the paper's two b-terms, Theorem 8's ``dh/db``) hold
     when the largest error is below ``1e-10`` of the compared values. Small-a
     expansions hold when the remainder, measured at ``|a| = a_scale * 2^-j``,
     ``j = 0..3``, falls at least at the claimed order (the slope of log remainder

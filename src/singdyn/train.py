@@ -368,7 +368,7 @@ def _over_runs(optimizer):
 
 
 def _forward(params, xs, *, bias):
-    """Hidden-unit outputs of W runs (SPEC sections 1 and 2).
+    """Hidden-unit outputs of W runs.
 
     ``params`` is ``(p, W)`` (flat xi per column), ``xs`` is ``(B, 1)`` or ``(B, W)``.
     Returns ``t1, t2`` (B, W), the hidden units' tanh outputs, and ``w31, w32`` (W,).

@@ -1,4 +1,4 @@
-"""Overfitting and over-generalization read off loss curves (SPEC section 5, Examples 2
+"""Overfitting and over-generalization read off loss curves (the paper's Examples 2
 and 3).
 
 The paper calls a run *overfitting* when its training loss falls while its validation
