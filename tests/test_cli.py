@@ -165,6 +165,8 @@ def test_run_a_good_file(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cases"][0]["rounds"] == 4
+    assert (out / ".singdyn-output").is_file()
+    assert "run: 1 case" in result.output
 
 
 BAD_SETTINGS = [
@@ -225,6 +227,8 @@ def test_theory_from_the_command_line(tmp_path):
     assert theory["stability"]["b2_below_1"] == "unstable"
     assert (out / "figures" / "first_integrals.png").stat().st_size > 10_000
     assert "unstable" in result.output
+    assert "theory: v*, w*, H, flows, closed forms" in result.output  # the bar's label
+    assert (out / ".singdyn-output").is_file()
     # The listed files are named relative to the folder, so they stay true when the
     # folder moves (it is written under another name and renamed at the end).
     assert sorted(theory["files"]) == ["figures/first_integrals.png", "theory.json"]
@@ -246,3 +250,362 @@ def test_theory_rejects_bad_teachers(tmp_path, arguments, message):
     assert result.exit_code == 2
     assert _matches(message, result.output)
     assert not out.exists()
+
+
+# ---- --out: what may be replaced -----------------------------------------------------
+
+OUT_REFUSED = r"--out: accepted: a new folder, an empty folder, or a folder singdyn"
+
+
+def _commands(tmp_path: Path, out: str) -> dict[str, list[str]]:
+    """One invocation of every command that writes an output folder, into ``out``."""
+    document = _preset_document()
+    document["train"]["rounds"] = 2
+    path = _write_toml(tmp_path / "good.toml", document)
+    return {
+        "reproduce": ["reproduce", "--out", out, "--max-rounds", "2", "--seeds", "0"],
+        "run": ["run", str(path), "--out", out],
+        "theory": ["theory", "--teacher", "a=0.2,b=0,v=0.3,w=0.5", "--out", out],
+        "phase-map": ["phase-map", "--resolution", "2", "--rounds", "2", "--out", out],
+    }
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make every kind of work fail loudly: a refused --out must stop before it."""
+    from singdyn import phase_map, pipeline, section3, theory
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work started before --out was checked")
+
+    for module, name in [
+        (pipeline, "run_case"),
+        (pipeline, "staged_output"),
+        (section3, "run_section3"),
+        (section3, "run_validation_case"),
+        (theory, "write_theory"),
+        (phase_map, "phase_map"),
+    ]:
+        monkeypatch.setattr(module, name, forbidden)
+
+
+@pytest.mark.parametrize("command", ["reproduce", "run", "theory", "phase-map"])
+def test_out_refuses_a_folder_holding_other_files(tmp_path, no_work, command):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    result = runner.invoke(app, _commands(tmp_path, str(out))[command])
+    assert result.exit_code == 2, result.output
+    assert _matches(OUT_REFUSED, result.output)
+    assert str(out) in "".join(result.output.split())  # the path given, unwrapped
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.toml", "mine"]
+
+
+@pytest.mark.parametrize("command", ["reproduce", "run", "theory", "phase-map"])
+def test_out_refuses_an_existing_file(tmp_path, no_work, command):
+    out = tmp_path / "notes.txt"
+    out.write_text("my notes")
+    result = runner.invoke(app, _commands(tmp_path, str(out))[command])
+    assert result.exit_code == 2, result.output
+    assert _matches(OUT_REFUSED + r".*a file", result.output)
+    assert out.read_text() == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.toml", "notes.txt"]
+
+
+@pytest.mark.parametrize("out", [".", "..", "../.."])
+@pytest.mark.parametrize("command", ["reproduce", "run", "theory", "phase-map"])
+def test_out_refuses_the_current_folder_and_its_parents(
+    tmp_path, monkeypatch, no_work, command, out
+):
+    # Even an empty current folder, or one singdyn wrote: the shell stands in it.
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    (here / ".singdyn-output").write_text("")
+    monkeypatch.chdir(here)
+    result = runner.invoke(app, _commands(tmp_path, out)[command])
+    assert result.exit_code == 2, result.output
+    assert _matches(OUT_REFUSED + r".*current folder", result.output)
+    assert (here / ".singdyn-output").exists()
+
+
+def test_out_refuses_the_root_and_the_home_folder(tmp_path, monkeypatch):
+    from singdyn.pipeline import check_output
+
+    home = tmp_path / "home" / "me"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"^out: accepted: .*got '/'.*root"):
+        check_output(Path("/"))
+    for folder in (home, home.parent):
+        with pytest.raises(ValueError, match=r"got '.*'.*home folder"):
+            check_output(folder)
+    result = runner.invoke(
+        app, ["theory", "--teacher", "a=0.2,b=0,v=0.3,w=0.5", "--out", str(home)]
+    )
+    assert result.exit_code == 2
+    assert _matches(OUT_REFUSED + r".*home folder", result.output)
+
+
+def test_staged_output_writes_a_marker_and_replaces_only_its_own_folders(tmp_path):
+    from singdyn.pipeline import OUTPUT_MARKER, check_output, staged_output
+
+    out = tmp_path / "deep" / "out"
+    with staged_output(out) as stage:
+        (stage / "first.txt").write_text("1")
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER, "first.txt"]
+    assert check_output(out) == out.resolve()
+    with staged_output(out) as stage:  # singdyn wrote it: replaced
+        (stage / "second.txt").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER, "second.txt"]
+    assert [p.name for p in out.parent.iterdir()] == ["out"]  # nothing left beside
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with staged_output(empty) as stage:  # an empty folder: replaced
+        (stage / "x.txt").write_text("x")
+    assert (empty / "x.txt").is_file() and (empty / OUTPUT_MARKER).is_file()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds other files"), staged_output(other):
+        raise AssertionError("the body must not run")
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+
+
+def test_staged_output_keeps_the_old_folder_when_the_work_fails(tmp_path):
+    from singdyn.pipeline import OUTPUT_MARKER, staged_output
+
+    out = tmp_path / "out"
+    with staged_output(out) as stage:
+        (stage / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError, match="midway"), staged_output(out) as stage:
+        (stage / "new.txt").write_text("new")
+        raise RuntimeError("midway")
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER, "old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder
+
+    fresh = tmp_path / "new" / "deeper"
+    with pytest.raises(KeyboardInterrupt), staged_output(fresh):
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_staged_output_refuses_a_folder_filled_during_the_work(tmp_path):
+    from singdyn.pipeline import staged_output
+
+    out = tmp_path / "out"
+    out.mkdir()
+    refused = pytest.raises(ValueError, match=r"holds other files")
+    with refused, staged_output(out) as stage:
+        (stage / "result.txt").write_text("r")
+        (out / "notes.txt").write_text("written meanwhile")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.slow
+def test_phase_map_writes_its_marker_and_reruns_into_its_own_folder(tmp_path):
+    out = tmp_path / "map"
+    arguments = ["phase-map", "--resolution", "2", "--rounds", "2", "--out", str(out)]
+    for _ in range(2):
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".singdyn-output",
+        "phase_map.nc",
+        "phase_map.png",
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["map"]
+
+
+# ---- text from the user and from messages is printed as it is ------------------------
+
+
+def test_a_bracketed_name_is_printed_as_given(tmp_path):
+    document = _preset_document()
+    document["name"] = "[/b]"
+    path = _write_toml(tmp_path / "bad.toml", document)
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "MarkupError" not in result.output
+    assert _matches(r"name: accepted: .*letters.*got '\[/b\]'", result.output)
+
+
+def test_a_bracketed_message_is_printed_as_given(tmp_path):
+    document = _preset_document()
+    document["data"]["x_range"] = [3.0, -3.0]
+    path = _write_toml(tmp_path / "bad.toml", document)
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert _matches(
+        r"data\.x_range: accepted: \[low, high\] with low < high; got \[3\.0, -3\.0\]",
+        result.output,
+    )
+
+
+def test_help_keeps_its_brackets():
+    result = runner.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0
+    assert "[analysis]" in result.output
+
+
+def _record(name: str, claim: str, counts: dict | None) -> dict:
+    point = {"a": 0.1, "b": -1.0}
+    record = {
+        "name": name,
+        "paper_claim": claim,
+        "start": point,
+        "final": point,
+        "final_train_loss": 0.92,
+        "teacher_train_loss": 0.91,
+        "final_excess_loss": 0.01,
+        "observed_pattern": "overlap",
+    }
+    if counts is not None:
+        record["pattern_counts"] = counts
+    return record
+
+
+@pytest.fixture
+def printed(monkeypatch):
+    """What the command line prints to its console, as plain text."""
+    import io
+
+    from rich.console import Console
+
+    from singdyn import cli
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=buffer, width=200))
+    return buffer
+
+
+def test_results_table_prints_bracketed_claims_and_names(printed):
+    from singdyn import cli
+
+    claim = "Stalls where [a, b] is near [red] the line [/b]."
+    cli._print_table([_record("my_case", claim, None)])
+    assert claim in printed.getvalue()
+
+
+def test_results_table_counts_the_paper_kind_only_for_the_five_kinds(printed):
+    from singdyn import cli
+
+    counts = {label: 0 for label in LABELS} | {"overlap": 2, "other": 3}
+    cli._print_table(
+        [_record("my_case", "mine", counts), _record("overlap", "paper", counts)]
+    )
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in printed.getvalue().splitlines()
+        if line.count("│") > 2
+    }
+    assert "seeds showing the paper's kind" in " ".join(printed.getvalue().split())
+    assert rows["my_case"].rstrip("│ ").endswith("-")
+    assert "0 of 5" not in rows["my_case"]
+    assert rows["overlap"].rstrip("│ ").endswith("2 of 5")
+
+
+# ---- phase-map and theory: every option is checked before any work -------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--flow-time", "0"], r"--flow-time.*accepted: a finite number > 0; got 0"),
+        (["--flow-time", "-1"], r"--flow-time.*accepted: a finite number > 0; got -1"),
+        (["--flow-time", "inf"], r"--flow-time.*a finite number > 0; got inf"),
+        (["--flow-time", "nan"], r"--flow-time.*a finite number > 0; got nan"),
+        (["--resolution", "1"], r"--resolution.*greater than or equal to 2"),
+        (["--rounds", "1"], r"--rounds.*greater than or equal to 2"),
+        (["--chunk-size", "0"], r"--chunk-size.*greater than or equal to 1"),
+        (["--flow-resolution", "1"], r"--flow-resolution.*greater than or equal to 2"),
+        (["--preset", "nope"], r"preset: accepted: one of .*overlap.*got 'nope'"),
+    ],
+)
+def test_phase_map_checks_every_option_before_any_work(
+    tmp_path, no_work, arguments, message
+):
+    out = tmp_path / "map"
+    result = runner.invoke(app, ["phase-map", "--flow", *arguments, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert _matches(message, result.output.replace("│", " "))  # out of its box
+    assert not out.exists()
+
+
+def test_phase_map_help_states_the_accepted_flow_time():
+    result = runner.invoke(app, ["phase-map", "--help"])
+    text = " ".join(result.output.split())
+    assert "x>=0.0" not in text
+    assert "SPEC" not in text
+    assert "> 0" in text
+
+
+def test_top_level_help_has_one_line_per_command():
+    result = runner.invoke(app, ["--help"], terminal_width=200)
+    lines = [line for line in result.output.splitlines() if "phase-map" in line]
+    assert len(lines) == 1
+    assert "phase_map.png" in lines[0] or "grid" in lines[0]
+    assert not any(
+        line.strip("│ ").startswith("phase_map.png")
+        for line in result.output.splitlines()
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "given"),
+    [
+        (["--bias"], r"the option --bias applies .* and --bias True"),
+        (["--loss", "mse"], r"the option --loss applies .* and --loss 'mse'"),
+        (["--noise-std", "0.1"], r"the option --noise-std applies .*--noise-std 0\.1"),
+        # the default given explicitly is still a contradiction
+        (["--loss", "gaussian_nll"], r"--loss applies .* --loss 'gaussian_nll'"),
+        (
+            ["--bias", "--loss", "mse"],
+            r"the options --bias, --loss apply .* and --bias True, --loss 'mse'",
+        ),
+    ],
+)
+def test_theory_rejects_teacher_options_with_a_file(
+    tmp_path, no_work, arguments, given
+):
+    out = tmp_path / "theory"
+    preset = str(preset_path("overlap"))
+    result = runner.invoke(app, ["theory", preset, *arguments, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert _matches(r"appl(y|ies) only with --teacher .*got the file", result.output)
+    assert _matches(given, result.output)
+    assert not out.exists()
+
+
+def test_progress_fits_in_80_columns():
+    """A long label gives way, so the count and the elapsed time stay visible."""
+    import io
+
+    from rich.console import Console
+
+    from singdyn import cli
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80)
+    progress = cli._progress(console)
+    label = "Section 3: example3_over_generalization: 20 seeds at 1000 training points"
+    task = progress.add_task(label, total=100)
+    progress.update(task, completed=100)
+    console.print(progress.get_renderable())
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 1
+    assert len(lines[0]) <= 80
+    assert lines[0].startswith("Section 3: example3")
+    assert lines[0].rstrip().endswith("100/100 0:00:00")
+
+
+@pytest.mark.slow
+def test_reproduce_labels_its_progress(reproduced):
+    _, result = reproduced
+    assert "Example 1: 5 cases" in result.output
+    assert "Section 3: 2 cases" in result.output
+    assert "0/?" not in result.output

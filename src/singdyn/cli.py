@@ -1,12 +1,18 @@
-"""The ``singdyn`` command line: the only part of singdyn that prints."""
+"""The ``singdyn`` command line: the only part of singdyn that prints.
+
+Text from an experiment file (a name, a title, a claim), a path and every message are
+printed as they are, never read as rich markup: they may hold square brackets.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,7 +20,8 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from singdyn.experiments.config import ConfigError, Experiment, load_experiment
 from singdyn.experiments.config import load_preset as _load_preset
@@ -39,7 +46,14 @@ EXAMPLE1 = (
 )
 """The five cases of the paper's Example 1, in the paper's order."""
 
-OutOption = Annotated[Path, typer.Option("--out", help="Output folder (replaced).")]
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        help="Output folder: a new one, an empty one, or one singdyn wrote before "
+        "(replaced whole); anything else is refused before any work.",
+    ),
+]
 MaxRoundsOption = Annotated[
     int | None,
     typer.Option(
@@ -58,20 +72,48 @@ SeedsOption = Annotated[
 ]
 
 
-def _progress() -> Progress:
+def _progress(on: Console | None = None) -> Progress:
+    """A progress display on one line: a label, a bar of 20 columns, the count and
+    the elapsed time. The label is cut (with an ellipsis) to leave the 40 columns the
+    rest needs, so all of it fits in a terminal of 80 columns.
+
+    Args:
+        on: the console to draw on; the command line's own when None.
+
+    Returns:
+        The :class:`rich.progress.Progress`, not started.
+    """
+    on = console if on is None else on
+    label = Column(no_wrap=True, overflow="ellipsis", max_width=max(10, on.width - 40))
     return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        TextColumn(
+            "{task.description}", style="bold", markup=False, table_column=label
+        ),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=on,
         transient=False,
     )
 
 
-def _fail(message: str) -> None:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+def _fail(message: str) -> NoReturn:
+    errors.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     raise typer.Exit(code=2)
+
+
+def _check_out(out: Path) -> None:
+    """Stop with a message, before any work, when ``--out`` may not be replaced."""
+    from singdyn.pipeline import check_output
+
+    try:
+        check_output(out, setting="--out")
+    except ValueError as error:
+        _fail(str(error))
+
+
+def _wrote(out: Path, what: str = "") -> None:
+    console.print(Text.assemble("Wrote ", (str(out), "bold"), what or "."))
 
 
 @app.command()
@@ -83,39 +125,42 @@ def reproduce(
     """Run the paper's experiments and write figures, summary.json and history files."""
     from singdyn.pipeline import staged_output, write_json
     from singdyn.report import interactive_data, write_report
-    from singdyn.section3 import SECTION3, run_section3
+    from singdyn.section3 import DEFAULT_SIZES, SECTION3, run_section3
 
+    _check_out(out)
     experiments = [_load_preset(name) for name in EXAMPLE1]
     interactive: dict = {}
     with staged_output(out) as stage:
         records = _run_cases(
             experiments,
             stage,
+            title="Example 1",
             max_rounds=max_rounds,
             seeds=seeds,
             interactive=interactive,
         )
-        with _progress() as progress:
-            task = progress.add_task("section 3", total=None)
+        steps = _validation_steps([_load_preset(name) for name in SECTION3])
+        with _progress() as progress, _Steps(progress, "Section 3", steps) as step:
             section3 = run_section3(
                 stage,
                 max_rounds=max_rounds,
                 seeds=max(seeds, 1),
-                progress=lambda text: progress.update(task, description=text),
+                sizes=DEFAULT_SIZES,
+                progress=step,
                 on_result=lambda result: interactive.update(
                     {result.experiment.name: interactive_data(result)}
                 ),
             )
-            progress.update(task, description="section 3 done", total=1, completed=1)
         summary = _summary(records + section3, experiments)
         summary["theory"] = _stability_of(experiments[0])
         write_json(stage / "summary.json", summary)
         write_report(stage, summary, interactive=interactive)
     _print_table(records)
     _print_section3_table(section3)
-    console.print(
-        f"Wrote [bold]{out}[/]: report.html, summary.json, one folder per case "
-        f"({', '.join(EXAMPLE1 + SECTION3)})."
+    _wrote(
+        out,
+        ": report.html, summary.json, teacher.png, one folder per case "
+        f"({', '.join(EXAMPLE1 + SECTION3)}).",
     )
 
 
@@ -131,8 +176,10 @@ def run(
         typer.Option(
             "--seeds",
             min=0,
-            help="Data seeds to sweep: kinds of dynamics counted, or verdicts of a "
-            "file with an [analysis] section (at least 1 there).",
+            help=escape(
+                "Data seeds to sweep: kinds of dynamics counted, or verdicts of a "
+                "file with an [analysis] section (at least 1 there)."
+            ),
         ),
     ] = 0,
 ) -> None:
@@ -140,6 +187,7 @@ def run(
     from singdyn.pipeline import staged_output, write_json
     from singdyn.report import interactive_data, write_report
 
+    _check_out(out)
     try:
         experiment = load_experiment(experiment_file)
     except ConfigError as error:
@@ -150,15 +198,16 @@ def run(
             from singdyn.pipeline import capped
             from singdyn.section3 import run_validation_case
 
-            with _progress() as progress:
-                task = progress.add_task(experiment.name, total=None)
+            sizes = (experiment.data.n_train,)
+            steps = _validation_steps([experiment], sizes)
+            with _progress() as progress, _Steps(progress, "run", steps) as step:
                 records = [
                     run_validation_case(
                         capped(experiment, max_rounds),
                         stage,
                         seeds=max(seeds, 1),
-                        sizes=(experiment.data.n_train,),
-                        progress=lambda text: progress.update(task, description=text),
+                        sizes=sizes,
+                        progress=step,
                         on_result=lambda result: interactive.update(
                             {result.experiment.name: interactive_data(result)}
                         ),
@@ -168,6 +217,7 @@ def run(
             records = _run_cases(
                 [experiment],
                 stage,
+                title="run",
                 max_rounds=max_rounds,
                 seeds=seeds,
                 interactive=interactive,
@@ -179,30 +229,36 @@ def run(
         _print_section3_table(records)
     else:
         _print_table(records)
-    console.print(f"Wrote [bold]{out}[/].")
+    _wrote(out, ": report.html, summary.json, teacher.png, " + experiment.name + "/.")
 
 
 def _run_cases(
     experiments: list[Experiment],
     stage: Path,
     *,
+    title: str,
     max_rounds: int | None,
     seeds: int = 0,
     interactive: dict | None = None,
 ) -> list[dict]:
     """Run, draw and summarise each experiment; with ``seeds`` > 0 also count the
     kinds of dynamics over data seeds 0..seeds-1 (one batched run per case). The
-    report's data of each case goes into ``interactive`` when given."""
+    report's data of each case goes into ``interactive`` when given; the progress
+    bar is labelled ``title: <case> (<step>)``, and ``title: N cases`` at the end."""
     from singdyn import pipeline
     from singdyn.report import interactive_data
 
     records = []
     with _progress() as progress:
-        task = progress.add_task("cases", total=len(experiments))
+        task = progress.add_task(title, total=len(experiments))
         for experiment in experiments:
-            progress.update(task, description=f"training {experiment.name}")
+
+            def step(text: str, name: str = experiment.name) -> None:
+                progress.update(task, description=f"{title}: {name} ({text})")
+
+            step("training")
             result = pipeline.run_case(experiment, max_rounds=max_rounds)
-            progress.update(task, description=f"drawing {experiment.name}")
+            step("drawing")
             figures = pipeline.write_case(
                 result, stage / experiment.name, out_root=stage
             )
@@ -212,9 +268,7 @@ def _run_cases(
             if interactive is not None:
                 interactive[experiment.name] = interactive_data(result)
             if seeds > 0:
-                progress.update(
-                    task, description=f"{experiment.name} over {seeds} seeds"
-                )
+                step(f"{seeds} seeds")
                 sweep = pipeline.run_seed_sweep(
                     experiment, range(seeds), max_rounds=max_rounds
                 )
@@ -222,8 +276,60 @@ def _run_cases(
                 record["pattern_seeds"] = sweep.seeds.tolist()
             records.append(record)
             progress.advance(task)
-        progress.update(task, description="done")
+        progress.update(task, description=f"{title}: {_cases(len(records))}")
     return records
+
+
+def _cases(count: int) -> str:
+    return f"{count} case" + ("" if count == 1 else "s")
+
+
+def _validation_steps(
+    experiments: list[Experiment], sizes: tuple[int, ...] | None = None
+) -> int:
+    """The steps :func:`singdyn.section3.run_validation_case` reports for these
+    experiments: training, one seed sweep per distinct data size, figures."""
+    from singdyn.section3 import DEFAULT_SIZES
+
+    sizes = DEFAULT_SIZES if sizes is None else sizes
+    return sum(
+        2 + len(dict.fromkeys((experiment.data.n_train, *sizes)))
+        for experiment in experiments
+    )
+
+
+class _Steps:
+    """A progress task of ``total`` steps labelled ``title: <step>``, for library
+    code that reports each step by its description; ``title: N cases`` at the end.
+
+    Used as a context manager, it yields the callback to pass as ``progress``.
+    """
+
+    def __init__(self, progress: Progress, title: str, total: int) -> None:
+        self.progress, self.title, self.total = progress, title, total
+        self.task = progress.add_task(title, total=total)
+        self.done = -1
+        self.cases: set[str] = set()
+
+    def __call__(self, text: str) -> None:
+        self.done += 1
+        self.cases.add(text.partition(":")[0])
+        self.progress.update(
+            self.task,
+            description=f"{self.title}: {text}",
+            completed=min(self.done, self.total),
+        )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is None:
+            self.progress.update(
+                self.task,
+                description=f"{self.title}: {_cases(len(self.cases))}",
+                completed=self.total,
+            )
 
 
 def _stability_of(experiment: Experiment) -> dict:
@@ -243,6 +349,7 @@ def _stability_of(experiment: Experiment) -> dict:
 
 @app.command()
 def theory(
+    ctx: typer.Context,
     experiment_file: Annotated[
         Path | None,
         typer.Argument(help="An experiment TOML file whose teacher to analyse."),
@@ -267,26 +374,47 @@ def theory(
     ] = 0.05,
 ) -> None:
     """The theory side for one teacher: (v*, w*), H, Theorem 7, first integrals."""
+    from singdyn import theory as side
     from singdyn.pipeline import staged_output
-    from singdyn.theory import write_theory
 
-    settings = _theory_settings(experiment_file, teacher, bias, loss, noise_std)
+    _check_out(out)
+    given = {
+        f"--{name.replace('_', '-')}": value
+        for name, value in (("bias", bias), ("loss", loss), ("noise_std", noise_std))
+        if ctx.get_parameter_source(name).name != "DEFAULT"
+    }
+    settings = _theory_settings(experiment_file, teacher, given, bias, loss, noise_std)
     with staged_output(out) as stage, _progress() as progress:
-        task = progress.add_task("fit, H, flows, closed forms", total=None)
-        summary = write_theory(stage, **settings)
-        progress.update(task, description="done", total=1, completed=1)
+        task = progress.add_task("theory: computing v*, w*, H, flows", total=1)
+        summary = side.write_theory(stage, **settings)
+        progress.update(
+            task, description="theory: v*, w*, H, flows, closed forms", completed=1
+        )
     _print_theory(summary)
-    console.print(f"Wrote [bold]{out}[/]: theory.json, figures/first_integrals.png.")
+    _wrote(out, ": theory.json, figures/first_integrals.png.")
 
 
-def _theory_settings(experiment_file, teacher, bias, loss, noise_std) -> dict:
-    """The teacher and settings of `singdyn theory`, from a file or the options."""
+def _theory_settings(experiment_file, teacher, given, bias, loss, noise_std) -> dict:
+    """The teacher and settings of `singdyn theory`, from a file or the options;
+    ``given`` holds the teacher options given on the command line."""
     from singdyn.network import coordinate_names
 
     if (experiment_file is None) == (teacher is None):
         _fail(
             "theory: give an experiment file or --teacher, not both; got "
             + ("both" if teacher is not None else "neither")
+        )
+    if experiment_file is not None and given:
+        options = (
+            f"the options {', '.join(given)} apply"
+            if len(given) > 1
+            else f"the option {next(iter(given))} applies"
+        )
+        _fail(
+            f"theory: {options} only with --teacher (an experiment file gives its "
+            "own model, loss and noise); got the file "
+            f"{str(experiment_file)!r} and "
+            + ", ".join(f"{name} {value!r}" for name, value in given.items())
         )
     if experiment_file is not None:
         try:
@@ -338,7 +466,7 @@ def _print_theory(summary: dict) -> None:
         ("case", stability["case"]),
     ]
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))
     console.print(table)
 
 
@@ -363,19 +491,26 @@ def _summary(records: list[dict], experiments: list[Experiment]) -> dict:
 
 
 def _print_table(records: list[dict]) -> None:
+    """The table of runs labelled by kind of dynamics. The last column counts the
+    seeds showing the paper's kind, for a case named by one of the five kinds; any
+    other case has no paper claim to count and shows '-'."""
+    from singdyn.patterns import LABELS
+
+    kinds = [label for label in LABELS if label != "other"]
     table = Table(title="singdyn: the paper's claims and what we observe")
     for column in ("case", "the paper's claim", "start (a, b)", "end (a, b)"):
         table.add_column(column, overflow="fold")
     table.add_column("final loss - teacher's", justify="right")
     table.add_column("observed kind", overflow="fold")
-    table.add_column("paper's kind over seeds", justify="right")
+    table.add_column("seeds showing the paper's kind", justify="right")
     for record in records:
         start, final = record["start"], record["final"]
         counts = record.get("pattern_counts")
         share = "-"
-        if counts is not None:
+        if counts is not None and record["name"] in kinds:
             share = f"{counts.get(record['name'], 0)} of {sum(counts.values())}"
-        table.add_row(
+        _add_row(
+            table,
             record["name"],
             record["paper_claim"],
             f"({start['a']:+.3f}, {start['b']:+.3f})",
@@ -386,6 +521,11 @@ def _print_table(records: list[dict]) -> None:
             share,
         )
     console.print(table)
+
+
+def _add_row(table: Table, *cells: str) -> None:
+    """Add a row of plain text: square brackets in a cell are printed as they are."""
+    table.add_row(*(Text(str(cell)) for cell in cells))
 
 
 def _print_section3_table(records: list[dict]) -> None:
@@ -404,7 +544,8 @@ def _print_section3_table(records: list[dict]) -> None:
         shown = "-"
         if claim is not None:
             shown = f"{sweep['positive'][claim]} of {sweep['seeds']}"
-        table.add_row(
+        _add_row(
+            table,
             record["name"],
             record["paper_claim"],
             verdicts,
@@ -415,6 +556,13 @@ def _print_section3_table(records: list[dict]) -> None:
 
 
 # ---- singdyn phase-map -------------------------------------------------------------
+
+
+def _positive_time(value: float) -> float:
+    """Check ``--flow-time`` when the command line is read, before any work."""
+    if not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"accepted: a finite number > 0; got {value!r}")
+    return value
 
 
 @app.command("phase-map")
@@ -444,7 +592,8 @@ def phase_map_command(
         bool,
         typer.Option(
             "--flow/--no-flow",
-            help="Also label the averaged gradient flow (SPEC 6) on its own grid.",
+            help="Also label the paths of the paper's averaged learning equation "
+            "(the gradient flow of the averaged loss) on its own grid.",
         ),
     ] = False,
     flow_resolution: Annotated[
@@ -453,11 +602,17 @@ def phase_map_command(
     ] = 51,
     flow_time: Annotated[
         float,
-        typer.Option("--flow-time", min=0.0, help="End time of the flow, eta t."),
+        typer.Option(
+            "--flow-time",
+            callback=_positive_time,
+            help="End time of the flow, eta t: a finite number > 0.",
+        ),
     ] = 1e4,
 ) -> None:
-    """Label the kind of dynamics from every start point of an (a, b) grid and draw
-    phase_map.png, with the labels and final points in phase_map.nc."""
+    """Label the kind of dynamics from every point of an (a, b) grid of starts.
+
+    Writes phase_map.png, and the labels and final points in phase_map.nc.
+    """
     import time
 
     import numpy as np
@@ -466,6 +621,7 @@ def phase_map_command(
     from singdyn.patterns import LABELS
     from singdyn.pipeline import staged_output
 
+    _check_out(out)
     try:
         experiment = _load_preset(preset)
     except ConfigError as error:
@@ -503,11 +659,11 @@ def phase_map_command(
         table.add_column("share (averaged flow)", justify="right")
     shares = [np.bincount(g.ravel(), minlength=len(LABELS)) / g.size for g in grids]
     for code, name in enumerate(LABELS):
-        table.add_row(name, *(f"{share[code]:.1%}" for share in shares))
+        _add_row(table, name, *(f"{share[code]:.1%}" for share in shares))
     console.print(table)
-    console.print(
-        f"Wrote [bold]{out}[/]: phase_map.png, phase_map.nc "
-        f"({time.perf_counter() - started:.1f} s)."
+    _wrote(
+        out,
+        f": phase_map.png, phase_map.nc ({time.perf_counter() - started:.1f} s).",
     )
 
 

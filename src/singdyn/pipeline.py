@@ -43,6 +43,8 @@ __all__ = [
     "settings_record",
     "write_case",
     "staged_output",
+    "check_output",
+    "OUTPUT_MARKER",
     "loss_of",
     "data_of",
 ]
@@ -501,14 +503,93 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+OUTPUT_MARKER = ".singdyn-output"
+"""The file singdyn writes into every output folder it fills. An existing output folder
+is replaced only when it is empty or holds this file."""
+
+_MARKER_TEXT = (
+    "This folder was written by singdyn. A later run given this folder as its output\n"
+    "replaces it whole; a folder without this file is never replaced.\n"
+)
+
+
+def check_output(out: Path, *, setting: str = "out") -> Path:
+    """Check that ``out`` may become an output folder, before any work is done.
+
+    Accepted: a path that does not exist yet, an empty folder, or a folder holding
+    :data:`OUTPUT_MARKER` (singdyn wrote it). Refused, since replacing them would
+    destroy what they hold: a file, any other folder, the current folder or one that
+    holds it, the filesystem root, and the home folder or one that holds it.
+
+    Args:
+        out: the output folder, as given.
+        setting: how the caller names the setting in its message (``"--out"``).
+
+    Returns:
+        ``out`` made absolute, with symbolic links resolved.
+
+    Raises:
+        ValueError: naming ``setting``, what it accepts, the path given and why it is
+            refused.
+    """
+    resolved = Path(out).resolve()
+    reason = _refusal(resolved)
+    if reason is None:
+        return resolved
+    shown = repr(str(out))
+    if str(resolved) != str(out):
+        shown += f" ({resolved})"
+    raise ValueError(
+        f"{setting}: accepted: a new folder, an empty folder, or a folder singdyn "
+        f"wrote before (it holds {OUTPUT_MARKER}); got {shown}: {reason}"
+    )
+
+
+def _refusal(out: Path) -> str | None:
+    """Why the absolute path ``out`` may not be replaced, or None when it may."""
+    if out.parent == out:
+        return "the filesystem root"
+    try:
+        here = Path.cwd().resolve()
+    except FileNotFoundError:  # the current folder was removed: nothing to protect
+        here = None
+    if here is not None and (out == here or out in here.parents):
+        return "the current folder or a folder holding it"
+    try:
+        home = Path.home().resolve()
+    except (KeyError, RuntimeError):  # no home folder known
+        home = None
+    if home is not None and (out == home or out in home.parents):
+        return "the home folder or a folder holding it"
+    if not out.exists() and not out.is_symlink():
+        return None
+    if not out.is_dir():
+        return "a file, not a folder"
+    if (out / OUTPUT_MARKER).is_file() or next(out.iterdir(), None) is None:
+        return None
+    return "a folder that holds other files and that singdyn did not write"
+
+
 @contextmanager
 def staged_output(out: Path):
     """Yield a fresh staging folder beside ``out``; on success it replaces ``out``.
 
-    On an error the staging folder is removed and ``out`` is left as it was, so no
-    run leaves a half-written output folder behind.
+    ``out`` is checked by :func:`check_output` before anything is written and again
+    just before it is replaced. The finished folder holds :data:`OUTPUT_MARKER`. On an
+    error the staging folder (and any parent folder made for it) is removed and ``out``
+    is left as it was, so no run leaves a half-written output folder behind.
+
+    Args:
+        out: the output folder.
+
+    Yields:
+        The staging folder to write into.
+
+    Raises:
+        ValueError: from :func:`check_output`, when ``out`` may not be replaced.
     """
-    out = Path(out).resolve()
+    out = check_output(out)
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)
@@ -516,13 +597,32 @@ def staged_output(out: Path):
     stage.chmod(0o777 & ~umask)  # mkdtemp's 0700 is for secrets, not for results
     try:
         yield stage
+        (stage / OUTPUT_MARKER).write_text(_MARKER_TEXT)
+        check_output(out)  # something may have been written there meanwhile
+        _replace(out, stage)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        for folder in made:  # innermost first; only the ones still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-    stage.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+
+
+def _replace(out: Path, stage: Path) -> None:
+    """Rename ``stage`` to ``out``; an old ``out`` is moved aside and then removed,
+    or put back if the rename fails."""
+    if not out.exists():
+        stage.rename(out)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old = aside / out.name
+    out.rename(old)
+    try:
+        stage.rename(out)
+    except BaseException:
+        old.rename(out)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
