@@ -47,7 +47,9 @@ The first rule whose keys the case record holds decides:
    :data:`REACH_TOLERANCE`. ``agrees`` when that matches the claim, ``disagrees``
    otherwise. This rule reads half of the claim only (where the path went is not
    judged), and the page says so; a non-finite loss is ``not assessed``.
-4. Otherwise ``not assessed``.
+4. Otherwise ``not assessed``. A case of one's own (its name is none of the five
+   kinds) has no paper claim to judge; when the record has ``observed_pattern`` the
+   reason still names the kind observed and the seed counts of ``pattern_counts``.
 """
 
 from __future__ import annotations
@@ -165,7 +167,27 @@ def case_verdict(case: Mapping) -> Verdict:
         verdict = rule(case)
         if verdict is not None:
             return verdict
-    return Verdict("not assessed", "none", "The summary holds nothing to judge it by.")
+    return Verdict("not assessed", "none", _unjudged_reason(case))
+
+
+def _unjudged_reason(case: Mapping) -> str:
+    """What the record shows when no rule judges it: the kind of dynamics observed
+    and its seed counts, where the record has them."""
+    observed = case.get("observed_pattern")
+    if observed is None:
+        return "The summary holds nothing to judge it by."
+    reason = (
+        "No paper claim to judge it by (its name is none of the five kinds); our run "
+        f"shows {_label(observed)}"
+    )
+    counts = case.get("pattern_counts") or {}
+    if counts:
+        seen = sorted(
+            ((int(n), label) for label, n in counts.items() if n), reverse=True
+        )
+        shown = ", ".join(f"{_label(label)} {n}" for n, label in seen)
+        reason += f"; over {sum(counts.values())} seeds: {shown}"
+    return reason + "."
 
 
 def _pattern_verdict(case: Mapping) -> Verdict | None:
@@ -1114,7 +1136,9 @@ def _rules_html() -> str:
         "whether the final training loss reaches the teacher's own loss on the same "
         f"data (at most {_tolerance()} above it), against the paper's reaches or never "
         "reaches. It reads half of the claim only.</li>"
-        "<li>Otherwise <b>not assessed</b>.</li></ol></section>"
+        "<li>Otherwise <b>not assessed</b>: a case of your own, whose name is none of "
+        "the five kinds, is shown with the kind of dynamics observed and its seed "
+        "counts, unjudged.</li></ol></section>"
     )
 
 
