@@ -1,4 +1,4 @@
-"""Teachers and sampled data sets (SPEC section 1)."""
+"""Teachers and sampled data sets."""
 
 import numpy as np
 import pytest

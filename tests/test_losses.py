@@ -1,4 +1,4 @@
-"""Per-example losses and their conventions (SPEC section 3)."""
+"""Per-example losses and their conventions."""
 
 import math
 

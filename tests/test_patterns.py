@@ -1,4 +1,4 @@
-"""The classifier of learning paths into the kinds of SPEC Definition 9.
+"""The classifier of learning paths into the kinds of the paper's Definition 9.
 
 Synthetic paths of each kind come from simple formulas (exponential decay, a plateau
 that drops, a plateau that never drops); every criterion is then moved just across

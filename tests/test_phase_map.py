@@ -94,7 +94,11 @@ def test_a_grid_point_takes_the_same_path_as_the_single_run_from_it():
 
 def test_dataset_and_files(small_map, tmp_path):
     paths = write_phase_map(small_map, tmp_path)
-    assert [p.name for p in paths] == ["phase_map.nc", "phase_map.png"]
+    assert [p.name for p in paths] == [
+        ".singdyn-output",
+        "phase_map.nc",
+        "phase_map.png",
+    ]
     assert (tmp_path / "phase_map.png").stat().st_size > 20_000
     with xr.open_dataset(tmp_path / "phase_map.nc", engine="h5netcdf") as data:
         assert data.label.dims == ("b", "a")
@@ -148,7 +152,11 @@ def test_command_writes_the_figure_and_the_data(tmp_path):
     arguments = ["phase-map", "--out", str(out), "--resolution", "5", "--rounds", "10"]
     result = runner.invoke(app, [*arguments, "--chunk-size", "7"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["phase_map.nc", "phase_map.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".singdyn-output",
+        "phase_map.nc",
+        "phase_map.png",
+    ]
     assert "fast_convergence" in result.output
     with xr.open_dataset(out / "phase_map.nc", engine="h5netcdf") as data:
         assert data.label.shape == (5, 5)

@@ -42,8 +42,8 @@ The first rule whose keys the case record holds decides:
 3. *Final loss* (Example 1 before the pattern labels exist): the name is one of the
    five kinds and the record has ``final_excess_loss``, the final training loss minus
    the teacher's own loss on the same data. The paper says ``overlap`` and
-   ``output_weight_zero`` never reach the teacher and the other three do (SPEC
-   Definition 9). The run reaches the teacher when ``final_excess_loss <=``
+   ``output_weight_zero`` never reach the teacher and the other three do (the
+   paper's Definition 9). The run reaches the teacher when ``final_excess_loss <=``
    :data:`REACH_TOLERANCE`. ``agrees`` when that matches the claim, ``disagrees``
    otherwise. This rule reads half of the claim only (where the path went is not
    judged), and the page says so; a non-finite loss is ``not assessed``.
@@ -90,7 +90,7 @@ REACHES_TEACHER = {
     "near_elimination": True,
     "output_weight_zero": False,
 }
-"""The five kinds of dynamics (SPEC Definition 9): does each reach the teacher?"""
+"""Does each kind of dynamics (the paper's Definition 9) reach the teacher?"""
 
 REACH_TOLERANCE = 1e-6
 """Largest final excess loss that counts as reaching the teacher. It is the loss band
