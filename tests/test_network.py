@@ -1,4 +1,4 @@
-"""The network in theta and xi coordinates (SPEC sections 1 and 2).
+"""The network in theta and xi coordinates (the paper's section 1).
 
 Round trips, the swap symmetry, the paper's worked teachers and the model formula are
 checked against closed forms and an independent plain-NumPy evaluation; the gradient of
@@ -8,7 +8,7 @@ the per-batch loss is checked against central finite differences.
 import jax
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
@@ -86,26 +86,43 @@ def _theta_of(u1, u2, w31, w32):
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bias", BIASES)
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_xi_to_theta_to_xi_round_trip(bias, data):
-    xi = data.draw(xis(bias))
+# w31 + w32 = w (1 + b) / 2 + w (1 - b) / 2 cancels when |b| is large. Hypothesis
+# reported the first point (as printed) failing an rtol of 4 eps on w; the second, also
+# at b = 10, has back.w off by 4.5 eps relative, beyond 4 eps though within the bound
+# below.
+_CANCELLING = [
+    Xi(a=np.zeros(2), b=np.array(10.0), v=np.zeros(2), w=np.array(3.96249401)),
+    Xi(a=np.zeros(1), b=np.array(10.0), v=np.zeros(1), w=np.array(3.55567177)),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(xi=st.sampled_from(BIASES).flatmap(xis))
+@example(xi=_CANCELLING[0])
+@example(xi=_CANCELLING[1])
+def test_xi_to_theta_to_xi_round_trip(xi):
     back = theta_to_xi(xi_to_theta(xi))
 
-    # Error propagation: w31, w32 = w (1 +- b) / 2 carry absolute errors of a few
-    # eps |w| (1 + |b|); b = (w31 - w32) / (w31 + w32) divides them by |w|, so b is off
-    # by a few eps (1 + |b|). The products w3i u_i are of size |w| (1 + |b|) |u| with
+    # Error propagation, with u = EPS / 2 the unit roundoff: w31, w32 = w (1 +- b) / 2
+    # round 1 +- b and the product, so each is off by at most u |w| |1 +- b| (the
+    # halving is exact). Their sum w31 + w32 adds these errors and one more rounding:
+    # |back.w - w| <= u |w| (|1 + b| + |1 - b| + 1) <= EPS |w| (1 + |b|). Nothing
+    # divides by a small number, but the terms w (1 +- b) / 2 are |b| times larger
+    # than their sum: the error grows like eps (1 + |b|), not like eps. Four times
+    # that bound leaves room for a fused multiply-add or an extra rounding.
+    # b = (w31 - w32) / (w31 + w32) divides errors of the same size by |w|: a few
+    # eps (1 + |b|). The products w3i u_i are of size |w| (1 + |b|) |u| with
     # |u| <= |v| + |a| (1 + |b|) / 2, and v divides their sum by |w|: error of a few
-    # eps (1 + |b|) |u|. The factor 16 covers the handful of roundings on each path.
+    # eps (1 + |b|) |u|; a = u2 - u1 subtracts two such u_i. The factor 16 covers the
+    # handful of roundings on each path. (Over 4 million random points the worst errors
+    # were 4.9 EPS (1 + |b|) for b, 0.6 EPS (1 + |b|) |w| for w, and 0.9 EPS (1 + |b|)
+    # (1 + u_size) for a and v: inside these bounds with room to spare.)
     b = float(np.abs(xi.b))
     u_size = np.max(np.abs(xi.v)) + np.max(np.abs(xi.a)) * (1 + b)
     tol_b = 16 * EPS * (1 + b)
     tol_u = 16 * EPS * (1 + b) * (1 + u_size)
     assert_allclose(back.b, xi.b, rtol=0, atol=tol_b)
-    assert_allclose(
-        back.w, xi.w, rtol=4 * EPS, atol=0
-    )  # w31 + w32: one or two roundings
+    assert_allclose(back.w, xi.w, rtol=4 * EPS * (1 + b), atol=0)
     assert_allclose(back.a, xi.a, rtol=0, atol=tol_u)
     assert_allclose(back.v, xi.v, rtol=0, atol=tol_u)
 
@@ -237,7 +254,8 @@ def test_swap_units_maps_a_b_to_minus_and_keeps_f(bias, data):
 
 
 def _numpy_f(xi, x, bias):
-    """w31 tanh(w11 x + w21) + w32 tanh(w12 x + w22), theta from SPEC section 2."""
+    """w31 tanh(w11 x + w21) + w32 tanh(w12 x + w22); theta as in the paper's
+    section 1."""
     a, b, v, w = (np.asarray(t, dtype=float) for t in xi)
     u1 = v + a * (b - 1) / 2
     u2 = v + a * (b + 1) / 2
@@ -294,7 +312,7 @@ def test_theta_to_xi_refuses_w31_plus_w32_zero():
 
 
 # --------------------------------------------------------------------------------------
-# The paper's teachers (SPEC section 5)
+# The paper's teachers (its sections 2 and 3)
 # --------------------------------------------------------------------------------------
 
 
@@ -316,7 +334,7 @@ def test_example3_teacher_round_trips_and_is_near_the_stated_xi():
     assert_allclose(xi.b, 1 / 9, rtol=0, atol=1e-14)
     assert_allclose(xi.v, [4.4 / 0.9, -4.0 / 0.9], rtol=0, atol=1e-14)
     assert_allclose(xi.w, 0.9, rtol=0, atol=1e-15)
-    # SPEC quotes it as "close to" a = 0.2, b = 0.11, c = -10, d = -4.44, v = 4.88.
+    # The paper quotes it as "close to" a = 0.2, b = 0.11, c = -10, d = -4.44, v = 4.88.
     assert_allclose(xi.b, 0.11, atol=0.005)
     assert_allclose(xi.v, [4.88, -4.44], atol=0.01)
 
