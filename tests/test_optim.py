@@ -1,4 +1,4 @@
-"""NetTrain's batch schedule and its ADAM (SPEC section 4)."""
+"""NetTrain's batch schedule and its ADAM (the paper's sections 2.1 and 3.1)."""
 
 import math
 from collections import Counter
@@ -104,6 +104,63 @@ def test_batch_larger_than_data_pads_with_replacement():
     schedule = nettrain_schedule(2, 5, 2, seed=0)
     assert schedule.shape == (2, 1, 5)
     _check_padded_cover(schedule[0], n=2, pad=3)
+
+
+# Padding, over many seeds. The paper's section 2.1 builds the batches with NetTrain,
+# which pads the indices up to a multiple of the batch size with randomly chosen
+# duplicates and shuffles the padded list once. Two consequences, checked on seeds
+# 0..SEEDS-1 of a round (fixed seeds: the test is deterministic; the bounds say why it
+# would not fail for other seeds either):
+# - every index is equally likely to be duplicated, with probability pad / n per seed;
+# - every position is equally likely to hold a copy of a duplicated index, so each batch
+#   holds on average 1 / batches of those copies.
+SEEDS = 2000
+PADDED = [(7, 3), (50, 30), (100, 30)]  # (n, batch size): pads of 2, 10 and 20
+
+
+def _padding_per_seed(n, batch_size):
+    """Per seed: which indices are duplicated ``(SEEDS, n)``, and the fraction of the
+    copies of duplicated indices that lie in each batch ``(SEEDS, batches)``."""
+    batches = batches_per_round(n, batch_size)
+    duplicated = np.empty((SEEDS, n), dtype=bool)
+    fractions = np.empty((SEEDS, batches))
+    for seed in range(SEEDS):
+        flat = nettrain_schedule(n, batch_size, 1, seed=seed)[0].ravel()
+        duplicated[seed] = np.bincount(flat, minlength=n) > 1
+        copies = duplicated[seed][flat].reshape(batches, batch_size)
+        fractions[seed] = copies.sum(axis=1) / copies.sum()
+    return duplicated, fractions
+
+
+@pytest.mark.parametrize(("n", "batch_size"), PADDED)
+def test_padding_duplicates_randomly_chosen_indices(n, batch_size):
+    pad = batches_per_round(n, batch_size) * batch_size - n
+    duplicated, _ = _padding_per_seed(n, batch_size)
+    assert np.all(duplicated.sum(axis=1) == pad)  # pad <= n: no index thrice
+    # Each index is duplicated in a seed with probability p = pad / n, here 0.2 to
+    # 2 / 7. It is never duplicated in SEEDS seeds with probability
+    # (1 - p)^SEEDS <= 0.8^2000 < 1e-190, and (Hoeffding) in more than p + 0.2 of them
+    # with probability exp(-2 SEEDS 0.2^2) < 1e-69; over at most 100 indices both stay
+    # far below 1e-9.
+    # Padding with the fixed indices 0..pad-1 puts index 0 in every seed and never
+    # duplicates index n - 1.
+    frequency = duplicated.mean(axis=0)
+    assert np.all(frequency > 0)
+    assert np.all(frequency < pad / n + 0.2)
+
+
+@pytest.mark.parametrize(("n", "batch_size"), PADDED)
+def test_padded_duplicates_are_spread_over_the_batches(n, batch_size):
+    batches = batches_per_round(n, batch_size)
+    _, fractions = _padding_per_seed(n, batch_size)
+    # The padded list is shuffled as a whole, so each batch holds on average
+    # 1 / batches of the copies. A per-seed fraction lies in [0, 1]; by Hoeffding the
+    # mean over SEEDS seeds is off by 0.1 or more with probability
+    # <= 2 exp(-2 SEEDS 0.1^2) < 1e-17 per batch. Appending the duplicates after a
+    # shuffled 0..n-1 instead puts them all in the last batch (the pad is shorter than
+    # a batch): its mean fraction becomes (1 + (batch_size - pad) / n) / 2 >= 0.55, at
+    # least 0.2 above 1 / batches here.
+    assert_allclose(fractions.mean(axis=0), 1 / batches, rtol=0, atol=0.1)
 
 
 @pytest.mark.parametrize(
