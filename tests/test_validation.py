@@ -181,15 +181,22 @@ def test_gap_exactly_at_the_margin_is_not_below_or_above():
     criteria = Criteria(gap_margin=0.25)
     train = np.ones(4)
     on = np.array([1.0, 0.75, 1.0, 1.25])  # exactly 1 -+ 0.25
-    assert not bool(
-        over_generalization_measures(train, on, criteria=criteria).over_generalization
-    )
+    m = over_generalization_measures(train, on, criteria=criteria)
+    assert not bool(m.over_generalization)
+    # Each comparison on its own: a round exactly on the margin is neither below nor
+    # above (the verdict alone would miss a non-strict "below", since nothing is above).
+    assert (int(m.first_below_round), int(m.first_above_round)) == (-1, -1)
+    assert (int(m.rounds_below), int(m.rounds_above)) == (0, 0)
+    assert gap_rounds(train, on, criteria=criteria) == ([], [])
+
     past = on.copy()
     past[1] = np.nextafter(0.75, 0.0)
     past[3] = np.nextafter(1.25, 2.0)
     m = over_generalization_measures(train, past, criteria=criteria)
     assert (int(m.first_below_round), int(m.first_above_round)) == (1, 3)
+    assert (int(m.rounds_below), int(m.rounds_above)) == (1, 1)
     assert bool(m.over_generalization)
+    assert gap_rounds(train, past, criteria=criteria) == ([1], [3])
 
 
 def test_window_is_cut_to_the_rounds_there_are():
