@@ -1,4 +1,4 @@
-"""Tests of the theory side (SPEC section 6): each against an independent route.
+"""Tests of the theory side (the paper's section 1): each against an independent route.
 
 Tolerances: identities of float64 arithmetic (the metric, Definition 6, the
 push-forward, Theorem 7's Hessian) are held to 1e-10 relative, where rounding leaves
@@ -311,6 +311,75 @@ def test_stability_verdict_agrees_with_the_flow(fit3):
         assert record["agree"]
         # Near R0 the growth is the linear one, exp(c (1 - b^2) lambda t), to 2 %.
         assert np.allclose(record["ratios"], record["linear_ratios"], rtol=0.02)
+
+
+def test_example1_h_is_positive_so_r0_is_unstable_inside_and_stable_outside(fit1):
+    """Example 1 (the paper's section 2): H is 1x1 and positive (about +4.57e-6), so
+    Theorem 7 makes the part of R0 with b^2 < 1 unstable and the part with b^2 > 1
+    stable: the two parts differ, and the flow must tell them apart."""
+    h = theory.h_matrix(fit1.v, fit1.w, EXAMPLE1, bias=False)
+    assert h.shape == (1, 1)
+    # The sign and size only: the value is pinned by the Hessian check below.
+    assert 1e-6 < h[0, 0] < 1e-5
+    records = theory.stability_by_flow(
+        fit1,
+        h,
+        EXAMPLE1,
+        bias=False,
+        loss="gaussian_nll",
+        b_values=(0.5, -0.5, 1.8, -1.8),
+    )
+    expected = {0.5: "unstable", -0.5: "unstable", 1.8: "stable", -1.8: "stable"}
+    for record in records:
+        want = expected[record["b"]]
+        assert record["predicted"] == want, record
+        assert record["observed"] == want, record
+        assert record["agree"]
+        # observed says |a| grew (ratio > 1) or shrank (< 1) over a run of
+        # log_change = 1, that is by a factor near e: far from 1 either way.
+        ratio = record["ratios"][0]
+        assert ratio > 2 if want == "unstable" else ratio < 0.5
+
+
+@pytest.mark.parametrize("b", [0.0, 0.5, -0.7, 1.8, -2.5])
+def test_theorem7_hessian_example1_without_biases(fit1, b):
+    """The Hessian in a of the averaged Gaussian NLL (c = 1) at (0, b, v*, w*) is
+    -(1 - b^2) H, H = (w*/4) <e tanh''(v* x) x^2>, for the 1x1 case. Autodiff of the
+    averaged loss is the independent route. The values are about 1e-6 to 3e-5; they
+    come from errors e of about 3e-4, so rounding (1e-17 on the outputs) leaves about
+    1e-12 relative: 1e-10 as for the other float64 identities."""
+    h = theory.h_matrix(fit1.v, fit1.w, EXAMPLE1, bias=False)
+    hessian = theory.loss_hessian_in_a(
+        fit1, b, EXAMPLE1, bias=False, loss=make_loss("gaussian_nll")
+    )
+    assert hessian.shape == (1, 1)
+    assert relative(hessian, -(1 - b**2) * h) < 1e-10
+
+
+def test_one_batched_solve_equals_separate_solves():
+    """averaged_flow solves M starts as one vmapped solve; each path must be the one
+    its start gives alone. The rows share no state: each has its own step-size
+    controller, so only the order of sums in the batched quadrature may differ (about
+    1e-16 relative per field value). Should that flip a step's acceptance, the paths
+    differ by the controller's local error, rtol = atol = 1e-10 per step; over the few
+    hundred steps here 1e-9 bounds that, while the paths of different starts differ
+    by 1e-2 or more (so mixed-up rows would be caught)."""
+    starts = np.array(
+        [[a, b, 0.3, 0.5] for (a, b) in ((0.15, -1.8), (0.15, -1.5), (0.05, 0.0))]
+        + [[0.7, -0.6, 0.3, 0.5], [0.7, -0.8, 0.3, 0.5]]
+    )
+    settings = dict(bias=False, t1=2000.0, n_points=41, trainable=("a", "b"))
+    batched = theory.averaged_flow(starts, EXAMPLE1, **settings)
+    assert batched.path.shape == (5, 41, 4)
+    assert batched.success.all()
+    for i, start in enumerate(starts):
+        alone = theory.averaged_flow(start, EXAMPLE1, **settings)
+        assert alone.success.all() and alone.message == ("success",)
+        assert np.max(np.abs(batched.path[i] - alone.path[0])) < 1e-9
+        assert np.array_equal(batched.times, alone.times)
+    ends = batched.path[:, -1, :2]
+    gaps = np.abs(ends[:, None] - ends[None]).max(axis=-1)
+    assert np.all(gaps[~np.eye(5, dtype=bool)] > 1e-2)
 
 
 # --- reduced dynamics and first integrals ---------------------------------------------
