@@ -28,7 +28,7 @@ BASE = {
     },
 }
 
-# SPEC section 5, Example 1: start (a, b) and rounds of each case.
+# The paper's section 2.2, Example 1: start (a, b) and rounds of each case.
 EXAMPLE1 = {
     "overlap": ((0.15, -1.8), 200),
     "cross_elimination": ((0.15, -1.5), 100),
@@ -83,6 +83,42 @@ def test_example1_presets_follow_the_spec_table(name):
     assert experiment.data.x_range == [-3.0, 3.0]
     assert_array_equal(experiment.teacher_flat(), [0.2, 0.0, 0.3, 0.5])
     assert_array_equal(experiment.start_flat(), [a, b, 0.3, 0.5])
+
+
+# The paper's section 3 (Examples 2 and 3): biases, MSE, the test set as validation set.
+SECTION3 = ("example2_overfitting", "example3_over_generalization")
+
+
+def test_every_preset_is_example1_or_section3():
+    assert set(preset_names()) == set(EXAMPLE1) | set(SECTION3)
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_trains_as_the_papers_nettrain(name):
+    """NetTrain's settings as the paper's sections 2.1 and 3.1 use them: ADAM with
+    learning rate 0.1 and NetTrain's defaults beta1 = 0.9, beta2 = 0.999, eps = 1e-5,
+    batches of 30, single precision; the data of sections 2 and 3 (noise sd 0.05,
+    x in [-3, 3]); only a and b train. The numbers are read from decimal literals in
+    the files, so they equal the same literals here bit for bit."""
+    experiment = load_preset(name)
+    optimizer = experiment.optimizer
+    assert optimizer.name == "nettrain_adam"
+    assert optimizer.learning_rate == 0.1
+    assert optimizer.beta1 == 0.9
+    assert optimizer.beta2 == 0.999
+    assert optimizer.eps == 1e-5
+    assert experiment.train.batch_size == 30
+    assert experiment.train.precision == "float32"
+    assert experiment.data.noise_std == 0.05
+    assert experiment.data.x_range == [-3.0, 3.0]
+    assert experiment.train.trainable == ["a", "b"]
+    if name in SECTION3:
+        assert experiment.loss.kind == "mse"
+        assert experiment.train.validation is True
+    else:
+        assert experiment.loss.kind == "gaussian_nll"
+        assert experiment.loss.variance == 1.0
+        assert experiment.train.validation is False
 
 
 def test_defaults_of_a_minimal_document():
