@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import html
 import json
 import os
 import re
@@ -336,6 +337,113 @@ def test_page_is_one_offline_file_under_the_size_limit(report):
     assert len(re.findall(r"\* plotly\.js v\d", page)) == 1  # the bundle, once
     # No resource is fetched from the network: no http(s) script or stylesheet.
     assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?:", page)
+
+
+def _setting_values(row_text: str) -> dict[str, str]:
+    """``{key: text}`` from a settings row ``"k1 = v1, k2 = [x, y], k3 = v3"``."""
+    pairs = re.findall(r"(?:^|, )(\w+) = (\[[^\]]*\]|[^,]*)", html.unescape(row_text))
+    return dict(pairs)
+
+
+def _settings_rows(part: str) -> dict[str, dict[str, str]]:
+    """The first settings table in ``part``: ``{group: {key: text}}``."""
+    table = re.search(r'<table class="keyvalue">(.*?)</table>', part, re.S)
+    assert table is not None, "no settings table"
+    rows = re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", table.group(1))
+    return {html.unescape(group): _setting_values(text) for group, text in rows}
+
+
+def _check_listed(rows: dict, settings: dict, wanted: dict) -> None:
+    """Each ``wanted`` group's keys are listed with the summary's values. Numbers are
+    printed to 6 significant digits: equal to 5e-6 relative."""
+    for group, keys in wanted.items():
+        for key in keys:
+            value = settings[group][key]
+            assert key in rows.get(group, {}), (group, key, rows)
+            text = rows[group][key]
+            if isinstance(value, str):
+                assert text == value
+            else:
+                assert float(text) == pytest.approx(value, rel=5e-6, abs=0)
+
+
+SHOWN_SETTINGS = {
+    "data": ("n_train", "noise_std", "seed"),
+    "optimizer": ("name", "learning_rate", "beta1", "beta2", "eps"),
+}
+
+
+def test_settings_section_lists_the_data_and_the_optimizer(runs, report):
+    path, _ = report
+    page = path.read_text()
+    # The summary's settings: case_record's, as in the fixture's summary. The two
+    # runs share their data and optimizer settings, so the shared table holds them.
+    settings = [case_record(result, [])["settings"] for result in runs]
+    for group in SHOWN_SETTINGS:
+        assert settings[0][group] == settings[1][group]
+    section = re.search(r'<section id="settings">(.*?)</section>', page, re.S)
+    assert section is not None
+    _check_listed(_settings_rows(section.group(1)), settings[0], SHOWN_SETTINGS)
+    # Each case lists its own settings too, training ones included.
+    own = dict(SHOWN_SETTINGS, train=("rounds", "batch_size", "precision"))
+    for result, case_settings in zip(runs, settings, strict=True):
+        name = result.experiment.name
+        case = re.search(
+            rf'<section class="case" id="case-{name}">(.*?)</section>', page, re.S
+        )
+        assert case is not None and "<h3>Settings</h3>" in case.group(1)
+        part = case.group(1).split("<h3>Settings</h3>", 1)[1]
+        _check_listed(_settings_rows(part), case_settings, own)
+
+
+def _plotly_traces(page: str, div_id: str) -> list[dict]:
+    """The trace list passed to ``Plotly.newPlot`` for the div ``div_id``."""
+    match = re.search(rf'Plotly\.newPlot\(\s*"{re.escape(div_id)}",\s*', page)
+    assert match is not None, f"no plot {div_id}"
+    traces, _ = json.JSONDecoder().raw_decode(page, match.end())
+    return traces
+
+
+def _values(entry):
+    """A plotly data array: a JSON list, or a typed array ``{dtype, bdata, shape}``."""
+    if isinstance(entry, dict) and "bdata" in entry:
+        flat = np.frombuffer(base64.b64decode(entry["bdata"]), dtype=entry["dtype"])
+        shape = entry.get("shape")
+        if isinstance(shape, str):
+            shape = [int(n) for n in shape.split(",")]
+        return flat.reshape(shape) if shape else flat
+    return np.asarray(entry, dtype=float)
+
+
+def test_plane_hover_shows_the_round_and_the_loss(runs, report):
+    """Hovering a point of the path shows its round and its training loss G: the
+    hovertemplate reads them from the point's customdata."""
+    path, interactive = report
+    page = path.read_text()
+    for result in runs:
+        name = result.experiment.name
+        data = interactive[name]
+        traces = _plotly_traces(page, f"plot-{name}-plane")
+        paths = [
+            t
+            for t in traces
+            if len(_values(t.get("x", []))) == ROUNDS + 1
+            and np.array_equal(_values(t["x"]), data["a"])
+        ]
+        assert len(paths) == 1, [t.get("name") for t in traces]
+        trace = paths[0]
+        template = trace.get("hovertemplate")
+        assert template, "the path has no hovertemplate"
+        assert "round" in template and "G" in template
+        fields = [int(k) for k in re.findall(r"%\{customdata\[(\d+)\]", template)]
+        customdata = _values(trace["customdata"])
+        assert customdata.shape[0] == ROUNDS + 1
+        loss = result.history.train_loss[0]
+        for r in (0, 1, ROUNDS // 2, ROUNDS):
+            shown = [customdata[r][k] for k in fields]
+            assert r in shown  # the round, exactly
+            # The loss, kept to 9 significant digits on the page: 1e-8 relative.
+            assert any(v == pytest.approx(loss[r], rel=1e-8, abs=0) for v in shown)
 
 
 # --------------------------------------------------------------------------------------
