@@ -241,6 +241,26 @@ def test_theory_from_the_command_line(tmp_path):
         (["--teacher", "a=0.2,b=0,v=0.3"], r"--teacher: give exactly the coordinates"),
         (["--teacher", "a=0.2,b=0,v=0.3,w=x"], r"name=number pairs; got 'w=x'"),
         (["--teacher", "a=0.2,b=0,v=0.3,w=0"], r"w = w31 \+ w32 must be non-zero"),
+        (
+            ["--teacher", "a=nan,b=0,v=0.3,w=0.5"],
+            r"a: accepted: a finite number; got 'nan'",
+        ),
+        (
+            ["--teacher", "a=0.2,b=0,v=inf,w=0.5"],
+            r"v: accepted: a finite number; got 'inf'",
+        ),
+        (
+            ["--teacher", "a=0.2,a=0.3,b=0,v=0.3,w=0.5"],
+            r"each coordinate once; got 'a' twice",
+        ),
+        (
+            ["--teacher", "a=0.2,b=0,v=0.3,w=0.5", "--noise-std", "inf"],
+            r"--noise-std.*accepted: a finite number >= 0.0; got inf",
+        ),
+        (
+            ["--teacher", "a=0.2,b=0,v=0.3,w=0.5", "--noise-std", "-1"],
+            r"--noise-std.*accepted: a finite number >= 0.0; got -1.0",
+        ),
         ([], r"give an experiment file or --teacher, not both; got neither"),
     ],
 )
@@ -311,6 +331,19 @@ def test_out_refuses_an_existing_file(tmp_path, no_work, command):
     assert _matches(OUT_REFUSED + r".*a file", result.output)
     assert out.read_text() == "my notes"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.toml", "notes.txt"]
+
+
+@pytest.mark.parametrize("command", ["reproduce", "run", "theory", "phase-map"])
+def test_out_refuses_a_path_inside_a_file(tmp_path, no_work, command):
+    inside = tmp_path / "notes.txt"
+    inside.write_text("my notes")
+    out = inside / "sub" / "out"
+    result = runner.invoke(app, _commands(tmp_path, str(out))[command])
+    assert result.exit_code == 2, result.output
+    assert _matches(
+        OUT_REFUSED + r".*inside .*notes.txt.*which is a file", result.output
+    )
+    assert inside.read_text() == "my notes"
 
 
 @pytest.mark.parametrize("out", [".", "..", "../.."])
@@ -519,10 +552,11 @@ def test_results_table_counts_the_paper_kind_only_for_the_five_kinds(printed):
         (["--flow-time", "-1"], r"--flow-time.*accepted: a finite number > 0; got -1"),
         (["--flow-time", "inf"], r"--flow-time.*a finite number > 0; got inf"),
         (["--flow-time", "nan"], r"--flow-time.*a finite number > 0; got nan"),
-        (["--resolution", "1"], r"--resolution.*greater than or equal to 2"),
-        (["--rounds", "1"], r"--rounds.*greater than or equal to 2"),
-        (["--chunk-size", "0"], r"--chunk-size.*greater than or equal to 1"),
-        (["--flow-resolution", "1"], r"--flow-resolution.*greater than or equal to 2"),
+        (["--resolution", "1"], r"--resolution.*accepted: from 2 to 4001; got 1"),
+        (["--resolution", "100000"], r"--resolution.*from 2 to 4001; got 100000"),
+        (["--rounds", "1"], r"--rounds.*accepted: from 2 to 1000000; got 1"),
+        (["--chunk-size", "0"], r"--chunk-size.*accepted: >= 1; got 0"),
+        (["--flow-resolution", "1"], r"--flow-resolution.*from 2 to 401; got 1"),
         (["--preset", "nope"], r"preset: accepted: one of .*overlap.*got 'nope'"),
     ],
 )

@@ -54,10 +54,33 @@ OutOption = Annotated[
         "(replaced whole); anything else is refused before any work.",
     ),
 ]
+
+
+def _within(low: float, high: float | None = None):
+    """A typer callback that refuses values outside ``[low, high]`` and says which
+    value it got (typer's own bounds leave the value out)."""
+    accepted = f">= {low}" if high is None else f"from {low} to {high}"
+    if isinstance(low, float):
+        accepted = f"a finite number {accepted}"
+
+    def check(value):
+        if value is None:
+            return value
+        if not (math.isfinite(value) and value >= low) or (
+            high is not None and value > high
+        ):
+            raise typer.BadParameter(f"accepted: {accepted}; got {value!r}")
+        return value
+
+    return check
+
+
 MaxRoundsOption = Annotated[
     int | None,
     typer.Option(
-        "--max-rounds", min=1, help="Cap every case's rounds (for a quick look)."
+        "--max-rounds",
+        callback=_within(1),
+        help="Cap every case's rounds (for a quick look).",
     ),
 ]
 
@@ -66,7 +89,7 @@ SeedsOption = Annotated[
     int,
     typer.Option(
         "--seeds",
-        min=0,
+        callback=_within(0),
         help="Data seeds over which to count the kinds of dynamics (0: none).",
     ),
 ]
@@ -175,7 +198,7 @@ def run(
         int,
         typer.Option(
             "--seeds",
-            min=0,
+            callback=_within(0),
             help=escape(
                 "Data seeds to sweep: kinds of dynamics counted, or verdicts of a "
                 "file with an [analysis] section (at least 1 there)."
@@ -370,7 +393,8 @@ def theory(
         str, typer.Option("--loss", help="With --teacher: gaussian_nll or mse.")
     ] = "gaussian_nll",
     noise_std: Annotated[
-        float, typer.Option("--noise-std", min=0.0, help="With --teacher.")
+        float,
+        typer.Option("--noise-std", callback=_within(0.0), help="With --teacher."),
     ] = 0.05,
 ) -> None:
     """The theory side for one teacher: (v*, w*), H, Theorem 7, first integrals."""
@@ -435,10 +459,16 @@ def _theory_settings(experiment_file, teacher, given, bias, loss, noise_std) -> 
     values = {}
     for item in teacher.split(","):
         key, _, value = item.partition("=")
+        key = key.strip()
         try:
-            values[key.strip()] = float(value)
+            number = float(value)
         except ValueError:
             _fail(f"--teacher: accepted: name=number pairs; got {item.strip()!r}")
+        if key in values:
+            _fail(f"--teacher: each coordinate once; got {key!r} twice in {teacher!r}")
+        if not math.isfinite(number):
+            _fail(f"--teacher: {key}: accepted: a finite number; got {value.strip()!r}")
+        values[key] = number
     if sorted(values) != sorted(names):
         _fail(f"--teacher: give exactly the coordinates {list(names)}; got {teacher!r}")
     if values["w"] == 0:
@@ -575,16 +605,26 @@ def phase_map_command(
         ),
     ] = "overlap",
     resolution: Annotated[
-        int, typer.Option("--resolution", min=2, help="Grid points along a and b.")
+        int,
+        typer.Option(
+            "--resolution",
+            callback=_within(2, 4001),
+            help="Grid points along a and b, 2 to 4001.",
+        ),
     ] = 201,
     rounds: Annotated[
-        int, typer.Option("--rounds", min=2, help="Rounds from each start point.")
+        int,
+        typer.Option(
+            "--rounds",
+            callback=_within(2, 1_000_000),
+            help="Rounds from each start point, 2 to 1,000,000.",
+        ),
     ] = 200,
     chunk_size: Annotated[
         int,
         typer.Option(
             "--chunk-size",
-            min=1,
+            callback=_within(1),
             help="Start points trained at a time (bounds the memory, not the result).",
         ),
     ] = 4096,
@@ -598,7 +638,11 @@ def phase_map_command(
     ] = False,
     flow_resolution: Annotated[
         int,
-        typer.Option("--flow-resolution", min=2, help="Grid points of the flow map."),
+        typer.Option(
+            "--flow-resolution",
+            callback=_within(2, 401),
+            help="Grid points of the flow map, 2 to 401.",
+        ),
     ] = 51,
     flow_time: Annotated[
         float,

@@ -562,12 +562,22 @@ def _refusal(out: Path) -> str | None:
     if home is not None and (out == home or out in home.parents):
         return "the home folder or a folder holding it"
     if not out.exists() and not out.is_symlink():
-        return None
+        return _unwritable(out)
     if not out.is_dir():
         return "a file, not a folder"
     if (out / OUTPUT_MARKER).is_file() or next(out.iterdir(), None) is None:
         return None
     return "a folder that holds other files and that singdyn did not write"
+
+
+def _unwritable(out: Path) -> str | None:
+    """Why a new folder cannot be made at the absolute path ``out``, or None."""
+    existing = next(p for p in out.parents if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        return f"a path inside {str(existing)!r}, which is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{str(existing)!r} cannot be written to"
+    return None
 
 
 @contextmanager
