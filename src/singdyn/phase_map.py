@@ -609,9 +609,9 @@ def _draw_labels(ax, a, b, labels, title: str) -> None:
         interpolation="nearest",
         zorder=0,
     )
-    plots.draw_critical_lines(ax)
     ax.set_xlim(extent[:2])
     ax.set_ylim(extent[2:])
+    plots.draw_critical_lines(ax)  # after the limits: it places its names by them
     ax.set_xlabel("start a")
     ax.set_ylabel("start b")
     ax.set_title(title, fontsize=10)

@@ -14,8 +14,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from singdyn.surface import Surface  # noqa: E402
 
@@ -23,6 +25,9 @@ __all__ = [
     "draw_critical_lines",
     "draw_path",
     "inside_grid",
+    "label_surface_axes",
+    "map_legend",
+    "plane_legend",
     "figure_parameters",
     "figure_loss",
     "figure_data",
@@ -34,28 +39,69 @@ A_COLOR = "tab:blue"
 B_COLOR = "tab:orange"
 PATH_COLOR = "crimson"
 CRITICAL_COLOR = "0.25"
+LABEL_BOX = dict(boxstyle="round,pad=0.25", fc="white", ec="none", alpha=0.8)
+"""Behind text drawn over data (the critical lines' names): readable on any colour."""
+LABEL_GAP = 4.0
+"""Points between a critical line and its name, so the name's box leaves it visible."""
 
 
 def draw_critical_lines(ax: Axes, *, labels: bool = True) -> None:
-    """Draw and label a = 0 (R0) and b = -1, b = +1 (R1) on (a, b) axes."""
+    """Draw and label a = 0 (R0) and b = -1, b = +1 (R1) on (a, b) axes.
+
+    The names sit beside their lines (above b = +-1, right of a = 0) on a light box,
+    so they read on a contour map or a phase map as well as on white. The names of
+    b = +-1 start at the left edge, or end at the right one when a = 0 is near the
+    left edge and would run through them: set the axes' a limits first.
+    """
     style = dict(color=CRITICAL_COLOR, lw=1.0, ls="--", zorder=1)
     ax.axvline(0.0, **style)
     ax.axhline(-1.0, **style)
     ax.axhline(1.0, **style)
     if not labels:
         return
-    text = dict(color=CRITICAL_COLOR, fontsize=8, zorder=5)
-    trans = ax.get_yaxis_transform()
-    ax.text(0.01, 1.0, " b = +1 (w32 = 0)", transform=trans, va="bottom", **text)
-    ax.text(0.01, -1.0, " b = -1 (w31 = 0)", transform=trans, va="bottom", **text)
-    ax.text(
-        0.0,
-        0.99,
-        " a = 0 (u1 = u2)",
-        transform=ax.get_xaxis_transform(),
+    text = dict(
+        color="0.1",
+        fontsize=8,
+        zorder=5,
+        bbox=LABEL_BOX,
+        textcoords="offset points",
+        clip_on=True,  # a line out of view leaves no name floating outside the axes
+    )
+    along_b = ax.get_yaxis_transform()  # x in axes fraction, y in data
+    low, high = ax.get_xlim()
+    zero_at = (0.0 - low) / (high - low)  # where a = 0 is, as a fraction of the width
+    x, ha = (0.99, "right") if 0.0 < zero_at < 0.3 else (0.01, "left")
+    for value, name in ((1.0, "b = +1 (w32 = 0)"), (-1.0, "b = -1 (w31 = 0)")):
+        ax.annotate(
+            name,
+            (x, value),
+            xycoords=along_b,
+            xytext=(0, LABEL_GAP),
+            va="bottom",
+            ha=ha,
+            **text,
+        )
+    ax.annotate(
+        "a = 0 (u1 = u2)",
+        (0.0, 0.99),
+        xycoords=ax.get_xaxis_transform(),
+        xytext=(LABEL_GAP, 0),
         va="top",
         ha="left",
         **text,
+    )
+
+
+def plane_legend(ax: Axes) -> None:
+    """The legend of an (a, b) panel, outside it on the right: a path, its start and
+    end and the teacher can be anywhere in the plane, so no corner is sure to be
+    free."""
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
+        fontsize=7,
+        frameon=False,
     )
 
 
@@ -77,13 +123,39 @@ def draw_path(
 
 
 FLOW_COLOR = "tab:cyan"
+_FLOW_OUTLINE = [patheffects.withStroke(linewidth=2.4, foreground="k")]
 
 
 def _draw_flow(ax: Axes, a: np.ndarray, b: np.ndarray) -> None:
-    """The averaged gradient flow from the same start: a dashed line ending in a
-    diamond, so a reader sees where the optimizer leaves it."""
-    ax.plot(a, b, "--", color=FLOW_COLOR, lw=2.0, zorder=2, label="averaged flow")
-    ax.plot(a[-1], b[-1], "D", color=FLOW_COLOR, mec="k", ms=6, zorder=4)
+    """The averaged gradient flow from the same start: a thin dashed line, outlined
+    in black, ending in a small X, so a reader sees where the optimizer leaves it.
+
+    The line is drawn over the path and the teacher's star: where the flow and the
+    path coincide (fast convergence) the path shows between the dashes. The X is drawn
+    over every mark, which still shows around it: a flow may end on the teacher or
+    at the round of least validation loss.
+    """
+    ax.plot(
+        a,
+        b,
+        color=FLOW_COLOR,
+        lw=1.1,
+        ls=(0, (4, 2.5)),
+        path_effects=_FLOW_OUTLINE,
+        zorder=6.5,
+        label="averaged flow",
+    )
+    ax.plot(
+        a[-1],
+        b[-1],
+        "X",
+        color=FLOW_COLOR,
+        mec="k",
+        mew=0.6,
+        ms=6,
+        zorder=7.5,
+        label="its end",
+    )
 
 
 def _mark_teacher(ax: Axes, teacher_ab: tuple[float, float] | None) -> None:
@@ -125,18 +197,18 @@ def figure_parameters(
     left.set_title("a and b against rounds")
     left.legend(loc="best", fontsize=8)
 
+    if limits is not None:
+        right.set_xlim(*limits[0])
+        right.set_ylim(*limits[1])
     draw_critical_lines(right)
     if overlay is not None:
         _draw_flow(right, *overlay)
     draw_path(right, a, b)
     _mark_teacher(right, teacher_ab)
-    if limits is not None:
-        right.set_xlim(*limits[0])
-        right.set_ylim(*limits[1])
     right.set_xlabel("a")
     right.set_ylabel("b")
     right.set_title("path against the critical lines")
-    right.legend(loc="lower right", fontsize=7)
+    plane_legend(right)
     fig.suptitle(title)
     return fig
 
@@ -188,8 +260,29 @@ def figure_loss(
     ax_3d.set_title("path on the training-loss surface G")
     _surface_map(ax_map, surface, a, b, teacher_ab, overlay=overlay)
     ax_map.set_title("path on G (contours)")
+    map_legend(fig, ax_map)
     fig.suptitle(title)
     return fig
+
+
+def map_legend(fig: Figure, ax: Axes, *, loc: str = "lower right") -> None:
+    """The legend of a contour map, below the figure's panels (under the map when it
+    is the last one): the contours fill the map, so a legend inside would hide some.
+
+    Args:
+        fig: the figure (with the constrained layout, which makes room below).
+        ax: the map, whose labelled lines and markers the legend lists.
+        loc: ``"lower right"`` or ``"lower center"`` (under a row of maps).
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc=f"outside {loc}",
+        ncols=min(len(handles), 4),
+        fontsize=8,
+        frameon=False,
+    )
 
 
 def figure_surfaces(
@@ -235,10 +328,23 @@ def _surface_3d(ax, surface: Surface, a, b, path_loss, *, name: str = "G") -> No
     ax.plot(a[inside], b[inside], z[inside], color=PATH_COLOR, lw=2.0, zorder=10)
     ax.scatter(a[0], b[0], z[0], color="white", edgecolor=PATH_COLOR, s=30)
     ax.scatter(a[-1], b[-1], z[-1], color=PATH_COLOR, marker="s", s=30)
+    label_surface_axes(ax, f"log10({name} - min {name})")
+    ax.view_init(elev=38, azim=-120)
+
+
+def label_surface_axes(ax, zlabel: str) -> None:
+    """Name the axes of a 3D loss surface over (a, b).
+
+    At most six heights are ticked and the z name is set off from them, so it never
+    sits on the tick numbers (long ones such as -0.25 included); the box is drawn a
+    little smaller than the panel, so the name stays inside the panel too and off
+    its neighbour.
+    """
     ax.set_xlabel("a")
     ax.set_ylabel("b")
-    ax.set_zlabel(f"log10({name} - min {name})")
-    ax.view_init(elev=38, azim=-120)
+    ax.zaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+    ax.set_zlabel(zlabel, labelpad=10)
+    ax.set_box_aspect(None, zoom=0.9)
 
 
 def _surface_map(ax: Axes, surface: Surface, a, b, teacher_ab, *, overlay=None) -> None:
@@ -257,16 +363,15 @@ def _surface_map(ax: Axes, surface: Surface, a, b, teacher_ab, *, overlay=None) 
         norm=matplotlib.colors.LogNorm(),
     )
     ax.figure.colorbar(contour, ax=ax, label="G - min G (log scale)", format="%.0e")
+    ax.set_xlim(surface.a[0], surface.a[-1])
+    ax.set_ylim(surface.b[0], surface.b[-1])
     draw_critical_lines(ax)
     if overlay is not None:
         _draw_flow(ax, *overlay)
     draw_path(ax, a, b)
     _mark_teacher(ax, teacher_ab)
-    ax.set_xlim(surface.a[0], surface.a[-1])
-    ax.set_ylim(surface.b[0], surface.b[-1])
     ax.set_xlabel("a")
     ax.set_ylabel("b")
-    ax.legend(loc="lower right", fontsize=7)
 
 
 def inside_grid(surface: Surface, a, b) -> np.ndarray:

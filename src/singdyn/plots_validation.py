@@ -27,6 +27,9 @@ from singdyn.plots import (  # noqa: E402
     draw_critical_lines,
     draw_path,
     inside_grid,
+    label_surface_axes,
+    map_legend,
+    plane_legend,
 )
 from singdyn.surface import Surface  # noqa: E402
 
@@ -99,6 +102,7 @@ def draw_losses(
     round_loss: np.ndarray | None = None,
     gap_margin: float | None = None,
     relative: bool = False,
+    legend_outside: bool = False,
 ) -> None:
     """Training and validation loss on one axes, the best round marked.
 
@@ -114,6 +118,9 @@ def draw_losses(
         relative: draw each loss as its change since the best round, in percent:
             two curves at levels far apart whose changes are small (overfitting)
             then show both trends on one axis.
+        legend_outside: put the legend right of the axes, where it can hide no
+            curve and not the best round's line; else where matplotlib finds the
+            least data under it.
     """
     rounds = np.arange(len(train_loss))
     if relative:
@@ -148,7 +155,16 @@ def draw_losses(
         ax.set_ylabel(f"change since round {best_round} (%)")
     else:
         ax.set_ylabel("mean squared error")
-    ax.legend(fontsize=7, loc="best" if relative else "upper right")
+    if legend_outside:
+        ax.legend(
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            frameon=False,
+        )
+    else:
+        ax.legend(fontsize=7, loc="best")
 
 
 _NET_STYLES = (
@@ -252,8 +268,7 @@ def figure_losses_apart(
     right.plot(
         rounds, validation_loss, color=VALIDATION_COLOR, lw=1.3, label="at round end"
     )
-    _mark_best(left, best_round)
-    left.plot(best_round, train_loss[best_round], "D", color=BEST_COLOR, mec="k", ms=6)
+    _mark_best(left, best_round, train_loss)
     _mark_best(right, best_round, validation_loss)
     if teacher_losses is not None:
         for ax, value in zip((left, right), teacher_losses, strict=True):
@@ -287,6 +302,7 @@ def figure_losses_together(
         best_round=best_round,
         round_loss=round_loss,
         gap_margin=gap_margin,
+        legend_outside=True,
     )
     fig.suptitle(title)
     return fig
@@ -371,7 +387,7 @@ def mark_best_on_parameters(
     left, right = fig.axes[:2]
     left.axvline(best_round, color=BEST_COLOR, lw=1.0, ls=":")
     _mark_best_on_plane(right, a, b, best_round)
-    right.legend(loc="lower right", fontsize=7)
+    plane_legend(right)
 
 
 def _mark_best_on_plane(ax: Axes, a: np.ndarray, b: np.ndarray, best_round: int):
@@ -427,11 +443,13 @@ def figure_surfaces_with_maps(
         scale = _ExcessScale.of(surface, np.asarray(path_loss))
         ax3d = fig.add_subplot(2, 2, column + 1, projection="3d")
         _surface_3d(ax3d, surface, a, b, path_loss, scale, best_round)
-        ax3d.set_zlabel(f"log10({symbol} - min {symbol})")
+        label_surface_axes(ax3d, f"log10({symbol} - min {symbol})")
         ax3d.set_title(f"path on the {name}")
         ax_map = fig.add_subplot(2, 2, column + 3)
         _surface_map(ax_map, surface, a, b, scale, best_round, symbol)
         ax_map.set_title(f"path on {symbol} (contours)")
+    # The same marks on both maps: one legend, under the pair.
+    map_legend(fig, ax_map, loc="lower center")
     fig.suptitle(title)
     return fig
 
@@ -475,8 +493,6 @@ def _surface_3d(ax, surface: Surface, a, b, path_loss, scale, best_round) -> Non
         marker="D",
         s=40,
     )
-    ax.set_xlabel("a")
-    ax.set_ylabel("b")
     ax.view_init(elev=38, azim=-120)
 
 
@@ -496,11 +512,10 @@ def _surface_map(ax: Axes, surface: Surface, a, b, scale, best_round, symbol) ->
         label=f"{symbol} - min {symbol} (log scale, cut off at the top)",
         format="%.0e",
     )
+    ax.set_xlim(surface.a[0], surface.a[-1])
+    ax.set_ylim(surface.b[0], surface.b[-1])
     draw_critical_lines(ax)
     draw_path(ax, a, b)
     _mark_best_on_plane(ax, a, b, best_round)
-    ax.set_xlim(surface.a[0], surface.a[-1])
-    ax.set_ylim(surface.b[0], surface.b[-1])
     ax.set_xlabel("a")
     ax.set_ylabel("b")
-    ax.legend(loc="lower right", fontsize=7)

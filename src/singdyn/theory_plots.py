@@ -15,9 +15,11 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from singdyn import theory  # noqa: E402
 from singdyn.network import coordinate_names, unit_size  # noqa: E402
+from singdyn.plots import LABEL_BOX, LABEL_GAP  # noqa: E402
 
 __all__ = [
     "close",
@@ -85,35 +87,42 @@ def draw_critical_lines(ax, *, x: str = "b", y: str = "a", label: bool = True) -
         label: whether to write the lines' names next to them.
     """
     style = {"color": "0.35", "lw": 0.9, "ls": ":", "zorder": 1}
+    # The names sit beside their lines on a light box, readable over level curves.
+    text = {
+        "textcoords": "offset points",
+        "fontsize": 7,
+        "color": "0.1",
+        "bbox": LABEL_BOX,
+        "zorder": 6,
+        "clip_on": True,
+    }
     for name, vertical in ((x, True), (y, False)):
         values = {"a": (0.0,), "|a|": (0.0,), "b": (-1.0, 1.0)}.get(name, ())
         for value in values:
             (ax.axvline if vertical else ax.axhline)(value, **style)
             if not label:
                 continue
-            text = "R0: a = 0" if name in ("a", "|a|") else f"R1: b = {value:+g}"
+            words = "R0: a = 0" if name in ("a", "|a|") else f"R1: b = {value:+g}"
             if vertical:
                 ax.annotate(
-                    text,
+                    words,
                     (value, 1),
                     xycoords=("data", "axes fraction"),
-                    xytext=(2, -4),
-                    textcoords="offset points",
-                    fontsize=7,
-                    color="0.3",
+                    xytext=(LABEL_GAP, -LABEL_GAP),
                     rotation=90,
                     va="top",
+                    ha="left",
+                    **text,
                 )
             else:
                 ax.annotate(
-                    text,
+                    words,
                     (1, value),
                     xycoords=("axes fraction", "data"),
-                    xytext=(-4, 2),
-                    textcoords="offset points",
-                    fontsize=7,
-                    color="0.3",
+                    xytext=(-LABEL_GAP, LABEL_GAP),
                     ha="right",
+                    va="bottom",
+                    **text,
                 )
 
 
@@ -245,7 +254,9 @@ def first_integrals_figure(
         a_range = (0.0, top) if bias else (-top, top)
     k = unit_size(bias)
     a0, b0 = flow.path[:, 0, :k], flow.path[:, 0, k]
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.8), sharey=True)
+    figure, axes = plt.subplots(
+        1, 3, figsize=(15, 5.2), sharey=True, layout="constrained"
+    )
     for ax, name in zip(axes, theory.FIRST_INTEGRALS, strict=True):
         first_integral_levels(ax, name, w_star, b_range=b_range, a_range=a_range)
         for i, level in enumerate(theory.first_integral(name, a0, b0, w_star)):
@@ -267,11 +278,31 @@ def first_integrals_figure(
         ax.set_title(INTEGRAL_TITLES[name], fontsize=9)
         ax.set_xlabel("b")
     axes[0].set_ylabel(y)
-    axes[0].plot([], [], "--", color="0.3", lw=0.9, label="level curve through start")
-    axes[0].legend(loc="best", fontsize=8)
+    # Below the panels: the level curves fill them, so a legend inside hides some.
+    # The flows have one colour each, so the entries are drawn in a neutral one.
+    key = {"color": "0.2"}
+    handles = [
+        Line2D([], [], ls="-", lw=1.8, marker="o", ms=4, markevery=[0], **key),
+        Line2D([], [], ls="--", lw=0.9, **key),
+        Line2D([], [], ls="-", lw=0.6, color="0.65"),
+        Line2D([], [], ls=":", lw=0.9, color="0.35"),
+    ]
+    labels = [
+        "averaged flow from a start (dot), arrow at its end; one colour per start",
+        "level curve through that start (same colour)",
+        "level curves",
+        "critical lines",
+    ]
+    figure.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=len(handles),
+        fontsize=8,
+        frameon=False,
+    )
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
     return figure
 
 
