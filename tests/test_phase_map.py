@@ -94,11 +94,7 @@ def test_a_grid_point_takes_the_same_path_as_the_single_run_from_it():
 
 def test_dataset_and_files(small_map, tmp_path):
     paths = write_phase_map(small_map, tmp_path)
-    assert [p.name for p in paths] == [
-        ".singdyn-output",
-        "phase_map.nc",
-        "phase_map.png",
-    ]
+    assert [p.name for p in paths] == ["phase_map.nc", "phase_map.png"]
     assert (tmp_path / "phase_map.png").stat().st_size > 20_000
     with xr.open_dataset(tmp_path / "phase_map.nc", engine="h5netcdf") as data:
         assert data.label.dims == ("b", "a")
