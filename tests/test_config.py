@@ -2,6 +2,7 @@
 
 import copy
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,7 +201,19 @@ def _drop(*path):
     return edit
 
 
+def _sets(*settings):
+    """Several settings at once: ``((path, ...), value)`` pairs."""
+
+    def edit(document):
+        for path, value in settings:
+            _set(*path, value=value)(document)
+
+    return edit
+
+
 THETA_OPPOSED = {"w11": 1.0, "w12": 2.0, "w31": 0.4, "w32": -0.4}
+THETA_HUGE = {"w11": 1.0, "w12": 2.0, "w31": 1e308, "w32": 1e308}
+THETA_NEAR_OPPOSED = {"w11": 1.0, "w12": 2.0, "w31": 0.5, "w32": -0.4999999}
 
 BAD = {
     "unknown top-level key": (
@@ -221,15 +234,15 @@ BAD = {
     ),
     "negative noise": (
         _set("data", "noise_std", value=-0.1),
-        ["data.noise_std", "a finite number >= 0", "got -0.1"],
+        ["data.noise_std", "a finite number <= 1e6 and >= 0", "got -0.1"],
     ),
     "batch size 0": (
         _set("train", "batch_size", value=0),
-        ["train.batch_size", "an integer >= 1", "got 0"],
+        ["train.batch_size", "an integer <= 10,000,000 and >= 1", "got 0"],
     ),
     "rounds 0": (
         _set("train", "rounds", value=0),
-        ["train.rounds", "an integer >= 1", "got 0"],
+        ["train.rounds", "an integer <= 100,000 and >= 1", "got 0"],
     ),
     "trainable not a coordinate": (
         _set("train", "trainable", value=["a", "q"]),
@@ -269,7 +282,7 @@ BAD = {
     ),
     "infinite noise": (
         _set("data", "noise_std", value=float("inf")),
-        ["data.noise_std", "a finite number >= 0", "got inf"],
+        ["data.noise_std", "a finite number <= 1e6 and >= 0", "got inf"],
     ),
     "missing section": (_drop("train"), ["train: missing", "required"]),
     "bad loss kind": (
@@ -294,7 +307,163 @@ BAD = {
     ),
     "bad resolution": (
         _set("surface", "resolution", value=1),
-        ["surface.resolution", "an integer in [2, 1001]", "got 1"],
+        ["surface.resolution", "an integer <= 1,001 and >= 2", "got 1"],
+    ),
+    # ---- seeds: numpy takes no negative seed; TOML's integers end at 2**63 - 1
+    "data seed -1": (
+        _set("data", "seed", value=-1),
+        ["data.seed", "an integer <= 9,223,372,036,854,775,807 (2**63 - 1)", "got -1"],
+    ),
+    "train seed -5": (
+        _set("train", "seed", value=-5),
+        ["train.seed", "an integer <= 9,223,372,036,854,775,807", ">= 0; got -5"],
+    ),
+    "data seed 2**63": (
+        _set("data", "seed", value=2**63),
+        ["data.seed", "(2**63 - 1) and >= 0", "got 9223372036854775808"],
+    ),
+    # ---- sizes that would not fit in memory or would run for ever
+    "n_train 10**14": (
+        _set("data", "n_train", value=10**14),
+        ["data.n_train", "an integer <= 10,000,000 and >= 1", "got 100000000000000"],
+    ),
+    "n_test 10**8": (
+        _set("data", "n_test", value=10**8),
+        ["data.n_test", "an integer <= 10,000,000 and >= 1", "got 100000000"],
+    ),
+    "rounds 10**20": (
+        _set("train", "rounds", value=10**20),
+        ["train.rounds", "an integer <= 100,000 and >= 1", "got 100000000000000000000"],
+    ),
+    "batch size 10**8": (
+        _set("train", "batch_size", value=10**8),
+        ["train.batch_size", "an integer <= 10,000,000 and >= 1", "got 100000000"],
+    ),
+    "rounds times n_train": (
+        _sets((("data", "n_train"), 1_000_000), (("train", "rounds"), 1000)),
+        [
+            "train.rounds",
+            "train.rounds * data.n_train <= 100,000,000",
+            "got 1000 * 1000000 = 1,000,000,000",
+        ],
+    ),
+    "rounds times n_test with validation": (
+        _sets(
+            (("data", "n_test"), 2_000_000),
+            (("train", "rounds"), 100),
+            (("train", "validation"), True),
+            (("surface", "resolution"), 2),
+        ),
+        [
+            "train.rounds",
+            "train.rounds * data.n_test <= 100,000,000 with train.validation = true",
+            "got 100 * 2000000 = 200,000,000",
+        ],
+    ),
+    "surface over a large data set": (
+        _set("data", "n_train", value=1_000_000),
+        [
+            "surface.resolution",
+            "surface.resolution**2 * max(data.n_train, data.n_test) <= 1,000,000,000",
+            "got 81**2 * 1000000 = 6,561,000,000",
+        ],
+    ),
+    "noise 1e300": (
+        _set("data", "noise_std", value=1e300),
+        ["data.noise_std", "a finite number <= 1e6 and >= 0", "got 1e+300"],
+    ),
+    "variance 1e300": (
+        _set("loss", "variance", value=1e300),
+        ["loss.variance", "a finite number <= 1e6 and >= 1e-6", "got 1e+300"],
+    ),
+    # ---- intervals: finite, within +-1e6, at least 1e-3 wide; the value as repr
+    "x_range overflowing": (
+        _set("data", "x_range", value=[-1e308, 1e308]),
+        ["data.x_range", "from -1e6 to 1e6", "got [-1e+308, 1e+308]"],
+    ),
+    "x_range of one subnormal": (
+        _set("data", "x_range", value=[0.0, 5e-324]),
+        ["data.x_range", "high - low >= 0.001", "got [0.0, 5e-324]"],
+    ),
+    "x_range starting at nan": (
+        _set("data", "x_range", value=[float("nan"), 3.0]),
+        ["data.x_range", "low and high finite", "got [nan, 3.0]"],
+    ),
+    "a_range infinite": (
+        _set("surface", "a_range", value=[float("-inf"), 1.0]),
+        ["surface.a_range", "low and high finite", "got [-inf, 1.0]"],
+    ),
+    "b_range too narrow": (
+        _set("surface", "b_range", value=[-1.0, -0.9999]),
+        ["surface.b_range", "high - low >= 0.001", "got [-1.0, -0.9999]"],
+    ),
+    # ---- points whose other coordinates overflow or are out of range
+    "teacher in theta with w31 = w32 = 1e308": (
+        _set("teacher", value={"theta": THETA_HUGE}),
+        ["teacher.theta.w31", "a finite number <= 1e6 and >= -1e6", "got 1e+308"],
+    ),
+    "start in theta with w31 + w32 near 0": (
+        _set("train", "start", value={"theta": THETA_NEAR_OPPOSED}),
+        [
+            "train.start.theta",
+            "xi and theta coordinates are all finite, <= 1e6 and >= -1e6",
+            "got theta = {'w11': 1.0, 'w12': 2.0, 'w31': 0.5, 'w32': -0.4999999}",
+            "whose xi b = 99999",
+        ],
+    ),
+    "start in xi whose theta is out of range": (
+        _set("train", "start", "xi", value={"a": 1e6, "b": 1e6, "v": 0.3, "w": 0.5}),
+        ["train.start.xi", "xi and theta coordinates", "whose theta w11 = 4999995"],
+    ),
+    "start in xi overflowing theta": (
+        _set("train", "start", "xi", "a", value=1e200),
+        ["train.start.xi.a", "a finite number <= 1e6 and >= -1e6", "got 1e+200"],
+    ),
+    # ---- the name is a folder name
+    "name of 300 characters": (
+        _set("name", value="a" * 300),
+        ["name", "at most 64 letters, digits, '_' and '-'", "(300 characters)"],
+    ),
+    # ---- settings that contradict each other or mean nothing
+    "variance given with mse": (
+        _set("loss", value={"kind": "mse", "variance": 2.0}),
+        [
+            "loss.variance",
+            "accepted only with loss.kind = 'gaussian_nll'",
+            "got variance = 2.0 with kind = 'mse'",
+        ],
+    ),
+    "variance 1 given with mse": (
+        _set("loss", value={"kind": "mse", "variance": 1.0}),
+        ["loss.variance", "leave it out", "got variance = 1.0 with kind = 'mse'"],
+    ),
+    "beta1 given with sgd": (
+        _set("optimizer", value={"name": "sgd", "beta1": 0.9}),
+        [
+            "optimizer.beta1",
+            "accepted only with optimizer.name = 'nettrain_adam' or 'adam'",
+            "got beta1 = 0.9 with name = 'sgd'",
+        ],
+    ),
+    "eps given with sgd": (
+        _set("optimizer", value={"name": "sgd", "eps": 1e-8}),
+        ["optimizer.eps", "sgd has no beta1, beta2 or eps", "got eps = 1e-08"],
+    ),
+    "trainable twice": (
+        _set("train", "trainable", value=["a", "a"]),
+        ["train.trainable", "distinct names", "got ['a', 'a'] ('a' 2 times)"],
+    ),
+    "batch larger than the training set": (
+        _sets((("data", "n_train"), 20), (("train", "batch_size"), 30)),
+        [
+            "train.batch_size",
+            "an integer from 1 to data.n_train = 20",
+            "got 30",
+        ],
+    ),
+    "eps 0": (
+        _set("optimizer", "eps", value=0.0),
+        ["optimizer.eps", "a finite number > 0", "got 0.0"],
     ),
 }
 
@@ -314,6 +483,59 @@ def test_bad_setting_raises_a_config_error_naming_it(case):
 
 def test_config_error_is_a_value_error():
     assert issubclass(ConfigError, ValueError)
+
+
+def test_the_largest_seed_and_sizes_are_accepted():
+    def edit(document):
+        document["data"] = {"seed": 2**63 - 1, "n_train": 10_000_000, "n_test": 1}
+        document["train"].update(seed=0, rounds=10, batch_size=10_000_000)
+        document["surface"] = {"resolution": 10}
+
+    experiment = parse_experiment(_document(edit))
+    assert experiment.data.seed == 2**63 - 1
+    assert experiment.schedule_seed == 0
+
+
+def test_the_widest_and_narrowest_intervals_are_accepted():
+    def edit(document):
+        document["data"] = {"x_range": [-1e6, 1e6]}
+        document["surface"] = {"a_range": [0.5, 0.501], "b_range": [-1e6, -999999.999]}
+
+    experiment = parse_experiment(_document(edit))
+    assert experiment.data.x_range == [-1e6, 1e6]
+
+
+def test_adam_settings_and_variance_where_they_apply():
+    # sgd without the ADAM settings, mse without a variance: accepted as before.
+    def edit(document):
+        document["optimizer"] = {"name": "sgd", "learning_rate": 0.01}
+        document["loss"] = {"kind": "mse"}
+
+    experiment = parse_experiment(_document(edit))
+    assert experiment.optimizer.name == "sgd"
+    assert experiment.loss.kind == "mse"
+    # And optax's ADAM takes them.
+    document = _document(
+        _set("optimizer", value={"name": "adam", "beta1": 0.8, "eps": 1e-8})
+    )
+    assert parse_experiment(document).optimizer.eps == 1e-8
+
+
+def test_batch_as_large_as_the_training_set_is_accepted():
+    document = _document(
+        _sets((("data", "n_train"), 30), (("train", "batch_size"), 30))
+    )
+    assert parse_experiment(document).train.batch_size == 30
+
+
+def test_early_rounds_beyond_rounds_are_accepted():
+    # Documented: the early window is cut at the last round.
+    def edit(document):
+        document["train"]["validation"] = True
+        document["analysis"] = {"kind": "over_generalization", "early_rounds": 50}
+
+    experiment = parse_experiment(_document(edit))
+    assert experiment.analysis.early_rounds == 50 > experiment.train.rounds
 
 
 # --------------------------------------------------------------------------------------
@@ -349,6 +571,39 @@ def test_bad_toml_raises(tmp_path):
     path.write_text('name = "probe"\n[train\nrounds = 1\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML \("):
         load_experiment(path)
+
+
+def test_a_file_that_is_not_utf8_raises(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(GOOD_TOML.replace("probe", "caf\u00e9").encode("latin-1"))
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{re.escape(str(path))}: not UTF-8 text \(byte 0xe9 at offset \d+\)",
+    ):
+        load_experiment(path)
+
+
+def test_a_file_too_large_for_an_experiment_raises(tmp_path):
+    path = tmp_path / "huge.toml"
+    path.write_text(GOOD_TOML + "#" * 2_000_000 + "\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{re.escape(str(path))}: accepted: an experiment file of at most "
+        r"1,000,000 bytes; got more",
+    ):
+        load_experiment(path)
+
+
+def test_the_readme_example_loads(tmp_path):
+    # The example in README.md, "Running your own experiment", as printed there.
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Running your own experiment", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / "my_experiment.toml"
+    path.write_text(block, encoding="utf-8")
+    experiment = load_experiment(path)
+    assert experiment.name == "my_case"
+    assert experiment.paper_figures == [5, 6]
 
 
 def test_missing_file_raises(tmp_path):

@@ -4,6 +4,24 @@ An experiment file names a teacher, the data drawn from it, the loss, a start po
 the trainable coordinates and the optimizer. Every setting is checked here, before any
 work, and a bad one fails with :class:`ConfigError` naming the setting, the accepted
 values and the value given. The paper's experiments ship as presets in ``presets/``.
+
+The upper bounds keep one run within a workstation (measured on 2 cores and 23 GB):
+
+- sizes: ``n_train`` and ``n_test`` at most :data:`MAX_SAMPLES`, ``rounds`` at most
+  :data:`MAX_ROUNDS` (a run keeps about 15 kB per round: 100,000 rounds of 100 points
+  took 1.8 GB and 40 s), and ``rounds * n_train`` (with a validation set also
+  ``rounds * n_test``) at most :data:`MAX_VISITS` (100,000 points for 1,000 rounds
+  took 3 minutes);
+- the two loss surfaces evaluate ``resolution**2 * n`` losses each, at most
+  :data:`MAX_SURFACE_LOSSES` (81**2 * 100,000 took 2 GB and 16 s; 201**2 * 100,000
+  took 13 GB and 3 minutes);
+- real numbers (interval ends, the noise, the variance, every coordinate of the
+  teacher and of the start, in xi and in theta) lie within :data:`MAX_MAGNITUDE`:
+  beyond it the losses overflow float32, or the data, the noise or the variance
+  swamp the network's part of the loss so that the surfaces come out flat;
+- an interval is at least :data:`MIN_WIDTH` wide: on ``x_range = [0, 1e-5]`` the
+  network is linear in x to float64 precision (f = w v x + O(x**3)), a and b drop
+  out of the loss and its surface is flat.
 """
 
 from __future__ import annotations
@@ -28,12 +46,25 @@ from singdyn.network import (
     Theta,
     coordinate_names,
     theta_names,
+    theta_to_flat,
     theta_to_xi,
     unit_size,
+    xi_from_flat,
     xi_to_flat,
+    xi_to_theta,
 )
 
 __all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_MAGNITUDE",
+    "MAX_NAME_LENGTH",
+    "MAX_RESOLUTION",
+    "MAX_ROUNDS",
+    "MAX_SAMPLES",
+    "MAX_SEED",
+    "MAX_SURFACE_LOSSES",
+    "MAX_VISITS",
+    "MIN_WIDTH",
     "ConfigError",
     "Experiment",
     "load_experiment",
@@ -44,12 +75,34 @@ __all__ = [
 ]
 
 
-def _accepts(accepted: str, test) -> AfterValidator:
-    """A check that fails with ``accepted: <accepted>; got <value>``."""
+MAX_SAMPLES = 10_000_000
+"""Most points in the training set (``data.n_train``) and in the test set."""
+MAX_ROUNDS = 100_000
+"""Most rounds of one run (``train.rounds``)."""
+MAX_VISITS = 100_000_000
+"""Most ``rounds * n_train`` of one run, and ``rounds * n_test`` with validation."""
+MAX_RESOLUTION = 1001
+"""Most grid points along each axis of a loss surface."""
+MAX_SURFACE_LOSSES = 1_000_000_000
+"""Most ``resolution**2 * max(n_train, n_test)``: losses one surface evaluates."""
+MAX_MAGNITUDE = 1e6
+"""Largest magnitude of a real setting: interval ends, noise, variance, coordinates."""
+MIN_WIDTH = 1e-3
+"""Least width ``high - low`` of an interval."""
+MAX_SEED = 2**63 - 1
+"""Largest seed: TOML's largest integer (numpy takes no negative seed)."""
+MAX_NAME_LENGTH = 64
+"""Longest experiment name (it names the run's folder)."""
+MAX_FILE_BYTES = 1_000_000
+"""Largest experiment file; one is a few kB."""
+
+
+def _accepts(accepted: str, test, note: str = "") -> AfterValidator:
+    """A check that fails with ``accepted: <accepted>; got <value><note>``."""
 
     def check(value):
         if not test(value):
-            raise ValueError(f"accepted: {accepted}; got {value!r}")
+            raise ValueError(f"accepted: {accepted}; got {value!r}{note}")
         return value
 
     return AfterValidator(check)
@@ -59,11 +112,37 @@ def _finite(value) -> bool:
     return math.isfinite(value)
 
 
+def _integer(low: int, high: int, note: str = "") -> AfterValidator:
+    """An integer in ``[low, high]``."""
+    return _accepts(
+        f"an integer <= {high:,}{note} and >= {low}", lambda v: low <= v <= high
+    )
+
+
+def _real(low: float, high: float, low_text: str, high_text: str) -> AfterValidator:
+    """A finite number in ``[low, high]``."""
+    return _accepts(
+        f"a finite number <= {high_text} and >= {low_text}",
+        lambda v: _finite(v) and low <= v <= high,
+    )
+
+
+def _interval(value: list[float]) -> bool:
+    low, high = value
+    return (
+        _finite(low)
+        and _finite(high)
+        and -MAX_MAGNITUDE <= low < high <= MAX_MAGNITUDE
+        and high - low >= MIN_WIDTH
+    )
+
+
 Count = Annotated[int, _accepts("an integer >= 1", lambda v: v >= 1)]
 """A number of things: at least 1."""
-NonNegative = Annotated[
-    float, _accepts("a finite number >= 0", lambda v: _finite(v) and v >= 0)
-]
+Samples = Annotated[int, _integer(1, MAX_SAMPLES)]
+Seed = Annotated[int, _integer(0, MAX_SEED, " (2**63 - 1)")]
+NoiseStd = Annotated[float, _real(0.0, MAX_MAGNITUDE, "0", "1e6")]
+Variance = Annotated[float, _real(1e-6, MAX_MAGNITUDE, "1e-6", "1e6")]
 Positive = Annotated[
     float, _accepts("a finite number > 0", lambda v: _finite(v) and v > 0)
 ]
@@ -75,10 +154,12 @@ Pair = Annotated[
     Field(min_length=2, max_length=2),
     _accepts(
         "[low, high] with low < high",
-        lambda v: _finite(v[0]) and _finite(v[1]) and v[0] < v[1],
+        _interval,
+        " (low and high finite, from -1e6 to 1e6, high - low >= 0.001)",
     ),
 ]
-"""An interval ``[low, high]`` (TOML arrays are lists)."""
+"""An interval ``[low, high]`` (TOML arrays are lists): finite ends within
+:data:`MAX_MAGNITUDE`, at least :data:`MIN_WIDTH` apart."""
 
 
 class ConfigError(ValueError):
@@ -102,16 +183,21 @@ class PointSettings(_Section):
 
 
 class DataSettings(_Section):
-    n_train: Count = 100
-    n_test: Count = 100
-    noise_std: NonNegative = 0.05
+    n_train: Samples = 100
+    n_test: Samples = 100
+    noise_std: NoiseStd = 0.05
     x_range: Pair = [-3.0, 3.0]
-    seed: int = 0
+    seed: Seed = 0
 
 
 class LossSettings(_Section):
     kind: Literal["gaussian_nll", "mse"] = "gaussian_nll"
-    variance: Positive = 1.0
+    variance: Variance = 1.0
+    """The Gaussian's variance: ``gaussian_nll`` only, refused with ``mse``."""
+
+
+ADAM_ONLY = ("beta1", "beta2", "eps")
+"""Optimizer settings of the two ADAMs, refused with ``sgd``."""
 
 
 class OptimizerSettings(_Section):
@@ -119,26 +205,26 @@ class OptimizerSettings(_Section):
     learning_rate: Positive = 0.1
     beta1: Fraction = 0.9
     beta2: Fraction = 0.999
-    eps: NonNegative = 1e-5
+    eps: Positive = 1e-5
+    """Above 0: ADAM divides by ``sqrt(v) + eps``, and v is 0 where no gradient was."""
 
 
 class TrainSettings(_Section):
     start: PointSettings
     trainable: list[str] = ["a", "b"]
-    rounds: Count
-    batch_size: Count = 30
+    rounds: Annotated[int, _integer(1, MAX_ROUNDS)]
+    batch_size: Samples = 30
+    """At most ``data.n_train``."""
     validation: bool = False
     precision: Literal["float32", "float64"] = "float32"
-    seed: int | None = None
+    seed: Seed | None = None
     """Seed of the batch permutation; the data seed when not given."""
 
 
 class SurfaceSettings(_Section):
     a_range: Pair = [-1.0, 1.0]
     b_range: Pair = [-2.5, 2.5]
-    resolution: Annotated[
-        int, _accepts("an integer in [2, 1001]", lambda v: 2 <= v <= 1001)
-    ] = 81
+    resolution: Annotated[int, _integer(2, MAX_RESOLUTION)] = 81
 
 
 class AnalysisSettings(_Section):
@@ -176,10 +262,16 @@ class Experiment(_Section):
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not value or not all(ch.isalnum() or ch in "_-" for ch in value):
+        too_long = len(value) > MAX_NAME_LENGTH
+        if not value or too_long or not all(ch.isalnum() or ch in "_-" for ch in value):
             raise ValueError(
-                "accepted: a non-empty name of letters, digits, '_' and '-'; "
-                f"got {value!r}"
+                f"accepted: a non-empty name of at most {MAX_NAME_LENGTH} letters, "
+                "digits, '_' and '-' (it names the run's folder); got "
+                + (
+                    f"{value[:MAX_NAME_LENGTH]!r}... ({len(value)} characters)"
+                    if too_long
+                    else repr(value)
+                )
             )
         return value
 
@@ -212,9 +304,10 @@ def _point_to_flat(point: PointSettings, bias: bool, where: str) -> np.ndarray:
     names = coordinate_names(bias) if form == "xi" else theta_names(bias)
     _check_keys(f"{where}.{form}", values, names)
     for key, value in values.items():
-        if not math.isfinite(value):
+        if not (math.isfinite(value) and abs(value) <= MAX_MAGNITUDE):
             raise ConfigError(
-                f"{where}.{form}.{key}: accepted: a finite number; got {value!r}"
+                f"{where}.{form}.{key}: accepted: a finite number <= 1e6 and >= -1e6; "
+                f"got {value!r}"
             )
     flat = np.array([values[n] for n in names], dtype=np.float64)
     if form == "theta":
@@ -225,13 +318,39 @@ def _point_to_flat(point: PointSettings, bias: bool, where: str) -> np.ndarray:
                 f"{where}.theta: w31 + w32 must be non-zero (xi is undefined there); "
                 f"got w31 = {float(theta.w31)!r}, w32 = {float(theta.w32)!r}"
             )
-        return np.asarray(xi_to_flat(theta_to_xi(theta)), dtype=np.float64)
-    if values["w"] == 0:
+        flat = np.asarray(xi_to_flat(theta_to_xi(theta)), dtype=np.float64)
+    elif values["w"] == 0:
         raise ConfigError(
             f"{where}.xi.w: w = w31 + w32 must be non-zero (b is undefined there); "
             "got 0"
         )
+    _check_both_forms(flat, bias, where, form, values)
     return flat
+
+
+def _check_both_forms(
+    flat: np.ndarray, bias: bool, where: str, form: str, values: dict
+) -> None:
+    """Every coordinate of the point, in xi and in theta, finite and within
+    :data:`MAX_MAGNITUDE` (the given ones are; the converted ones may not be)."""
+    with np.errstate(all="ignore"):
+        theta = theta_to_flat(xi_to_theta(xi_from_flat(flat[None], bias)))[0]
+    for other, coordinates, names in (
+        ("xi", flat, coordinate_names(bias)),
+        ("theta", np.asarray(theta), theta_names(bias)),
+    ):
+        for name, value in zip(names, coordinates.tolist(), strict=True):
+            if not (math.isfinite(value) and abs(value) <= MAX_MAGNITUDE):
+                hint = (
+                    " (w31 + w32 near 0 makes xi's b and v large)"
+                    if form == "theta"
+                    else ""
+                )
+                raise ConfigError(
+                    f"{where}.{form}: accepted: a point whose xi and theta coordinates "
+                    f"are all finite, <= 1e6 and >= -1e6{hint}; got {form} = "
+                    f"{values!r}, whose {other} {name} = {value!r}"
+                )
 
 
 def _check_keys(where: str, values: dict, names: tuple[str, ...]) -> None:
@@ -257,25 +376,99 @@ def parse_experiment(document: dict, *, source: str = "<experiment>") -> Experim
         experiment = Experiment.model_validate(document)
     except ValidationError as error:
         raise ConfigError(_describe(error, source)) from None
-
-    names = experiment.names
-    unknown = [t for t in experiment.train.trainable if t not in names]
-    if unknown or not experiment.train.trainable:
-        raise ConfigError(
-            f"{source}: train.trainable: accepted: a non-empty list of {list(names)}; "
-            f"got {list(experiment.train.trainable)}"
-        )
-    if experiment.analysis is not None and not experiment.train.validation:
-        raise ConfigError(
-            f"{source}: analysis: accepted only with train.validation = true (the "
-            "verdicts read the validation loss); got train.validation = false"
-        )
     try:
-        experiment.teacher_flat()
-        experiment.start_flat()
+        _check_together(experiment)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
     return experiment
+
+
+def _check_together(experiment: Experiment) -> None:
+    """The checks of settings that depend on each other, in this order.
+
+    Raises:
+        ConfigError: naming the first bad setting (without the source).
+    """
+    _check_loss_and_optimizer(experiment)
+    _check_trainable(experiment)
+    if experiment.analysis is not None and not experiment.train.validation:
+        raise ConfigError(
+            "analysis: accepted only with train.validation = true (the verdicts read "
+            "the validation loss); got train.validation = false"
+        )
+    experiment.teacher_flat()
+    experiment.start_flat()
+    _check_sizes(experiment)
+
+
+def _check_loss_and_optimizer(experiment: Experiment) -> None:
+    """Settings given that the chosen loss or optimizer does not use are refused."""
+    loss = experiment.loss
+    if loss.kind != "gaussian_nll" and "variance" in loss.model_fields_set:
+        raise ConfigError(
+            "loss.variance: accepted only with loss.kind = 'gaussian_nll' (the mean "
+            "squared error has no variance: leave it out); got variance = "
+            f"{loss.variance!r} with kind = {loss.kind!r}"
+        )
+    optimizer = experiment.optimizer
+    if optimizer.name == "sgd":
+        for key in ADAM_ONLY:
+            if key in optimizer.model_fields_set:
+                raise ConfigError(
+                    f"optimizer.{key}: accepted only with optimizer.name = "
+                    "'nettrain_adam' or 'adam' (sgd has no beta1, beta2 or eps: leave "
+                    f"it out); got {key} = {getattr(optimizer, key)!r} with name = "
+                    "'sgd'"
+                )
+
+
+def _check_trainable(experiment: Experiment) -> None:
+    names = experiment.names
+    trainable = list(experiment.train.trainable)
+    unknown = [t for t in trainable if t not in names]
+    repeated = [t for t in dict.fromkeys(trainable) if trainable.count(t) > 1]
+    if unknown or repeated or not trainable:
+        note = ""
+        if repeated and not unknown:
+            note = f" ({repeated[0]!r} {trainable.count(repeated[0])} times)"
+        raise ConfigError(
+            "train.trainable: accepted: a non-empty list of distinct names from "
+            f"{list(names)}; got {trainable}{note}"
+        )
+
+
+def _check_sizes(experiment: Experiment) -> None:
+    """The batch within the training set; the work of a run within a workstation."""
+    data, train = experiment.data, experiment.train
+    if train.batch_size > data.n_train:
+        raise ConfigError(
+            f"train.batch_size: accepted: an integer from 1 to data.n_train = "
+            f"{data.n_train:,} (a larger batch repeats training points within itself); "
+            f"got {train.batch_size}"
+        )
+    sets = [("n_train", data.n_train, " (the run trains on every point each round)")]
+    if train.validation:
+        sets.append(
+            (
+                "n_test",
+                data.n_test,
+                " with train.validation = true (the run takes the validation loss "
+                "over every test point each round)",
+            )
+        )
+    for key, n, note in sets:
+        if train.rounds * n > MAX_VISITS:
+            raise ConfigError(
+                f"train.rounds: accepted: train.rounds * data.{key} <= {MAX_VISITS:,}"
+                f"{note}; got {train.rounds} * {n} = {train.rounds * n:,}"
+            )
+    resolution, n = experiment.surface.resolution, max(data.n_train, data.n_test)
+    if resolution**2 * n > MAX_SURFACE_LOSSES:
+        raise ConfigError(
+            "surface.resolution: accepted: surface.resolution**2 * max(data.n_train, "
+            f"data.n_test) <= {MAX_SURFACE_LOSSES:,} (the losses one surface "
+            f"evaluates); got {resolution}**2 * {n} = {resolution**2 * n:,}"
+        )
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -286,10 +479,23 @@ def load_experiment(path: str | Path) -> Experiment:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise ConfigError(
             f"{path}: cannot read the experiment file ({error})"
+        ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"{path}: accepted: an experiment file of at most {MAX_FILE_BYTES:,} "
+            "bytes; got more"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset "
+            f"{error.start}); save the experiment file as UTF-8"
         ) from None
     try:
         document = tomllib.loads(text)
