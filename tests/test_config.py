@@ -465,6 +465,48 @@ BAD = {
         _set("optimizer", "eps", value=0.0),
         ["optimizer.eps", "a finite number > 0", "got 0.0"],
     ),
+    "one figure number for two figures": (
+        _set("paper_figures", value=[5]),
+        [
+            "paper_figures",
+            "[] or 2 distinct figure numbers >= 1",
+            "a case without [analysis] draws 2: parameters, loss",
+            "got [5]",
+        ],
+    ),
+    "three figure numbers for two figures": (
+        _set("paper_figures", value=[5, 6, 7]),
+        ["paper_figures", "2 distinct figure numbers", "got [5, 6, 7]"],
+    ),
+    "a figure number twice": (
+        _set("paper_figures", value=[5, 5]),
+        ["paper_figures", "2 distinct figure numbers >= 1", "got [5, 5]"],
+    ),
+    "figure number 0": (
+        _set("paper_figures", value=[0, 6]),
+        ["paper_figures", "2 distinct figure numbers >= 1", "got [0, 6]"],
+    ),
+    "two figure numbers for an overfitting case": (
+        _sets(
+            (("paper_figures",), [19, 20]),
+            (("train", "validation"), True),
+            (("analysis", "kind"), "overfitting"),
+        ),
+        [
+            "paper_figures",
+            "[] or 5 distinct figure numbers >= 1",
+            "analysis.kind = 'overfitting' draws 5: data, losses, losses_fit,",
+            "got [19, 20]",
+        ],
+    ),
+    "five figure numbers for an over-generalization case": (
+        _sets(
+            (("paper_figures",), [24, 25, 26, 27, 28]),
+            (("train", "validation"), True),
+            (("analysis", "kind"), "over_generalization"),
+        ),
+        ["paper_figures", "[] or 7 distinct", "got [24, 25, 26, 27, 28]"],
+    ),
 }
 
 
@@ -536,6 +578,19 @@ def test_early_rounds_beyond_rounds_are_accepted():
 
     experiment = parse_experiment(_document(edit))
     assert experiment.analysis.early_rounds == 50 > experiment.train.rounds
+
+
+def test_figure_counts_are_those_the_code_draws():
+    from singdyn.experiments.config import FIGURES_DRAWN
+    from singdyn.section3 import FIGURE_PARTS
+
+    assert FIGURES_DRAWN[None] == ("parameters", "loss")  # pipeline.write_case
+    for kind, parts in FIGURE_PARTS.items():
+        assert FIGURES_DRAWN[kind] == parts
+    for name in preset_names():
+        experiment = load_preset(name)
+        kind = experiment.analysis.kind if experiment.analysis else None
+        assert len(experiment.paper_figures) == len(FIGURES_DRAWN[kind])
 
 
 # --------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from singdyn.network import (
 )
 
 __all__ = [
+    "FIGURES_DRAWN",
     "MAX_FILE_BYTES",
     "MAX_MAGNITUDE",
     "MAX_NAME_LENGTH",
@@ -95,6 +96,23 @@ MAX_NAME_LENGTH = 64
 """Longest experiment name (it names the run's folder)."""
 MAX_FILE_BYTES = 1_000_000
 """Largest experiment file; one is a few kB."""
+
+FIGURES_DRAWN: dict[str | None, tuple[str, ...]] = {
+    None: ("parameters", "loss"),
+    "overfitting": ("data", "losses", "losses_fit", "parameters", "surfaces"),
+    "over_generalization": (
+        "data",
+        "losses",
+        "losses_together",
+        "before_after",
+        "parameters",
+        "losses_fit",
+        "surfaces",
+    ),
+}
+"""The figures a run draws, in the order ``paper_figures`` numbers them: a case
+without ``[analysis]`` (:func:`singdyn.pipeline.write_case`) and each kind of
+section-3 case (:data:`singdyn.section3.FIGURE_PARTS`)."""
 
 
 def _accepts(accepted: str, test, note: str = "") -> AfterValidator:
@@ -389,6 +407,7 @@ def _check_together(experiment: Experiment) -> None:
     Raises:
         ConfigError: naming the first bad setting (without the source).
     """
+    _check_figures(experiment)
     _check_loss_and_optimizer(experiment)
     _check_trainable(experiment)
     if experiment.analysis is not None and not experiment.train.validation:
@@ -399,6 +418,28 @@ def _check_together(experiment: Experiment) -> None:
     experiment.teacher_flat()
     experiment.start_flat()
     _check_sizes(experiment)
+
+
+def _check_figures(experiment: Experiment) -> None:
+    """``paper_figures``: none, or one distinct number >= 1 per figure drawn."""
+    kind = experiment.analysis.kind if experiment.analysis is not None else None
+    parts = FIGURES_DRAWN[kind]
+    numbers = list(experiment.paper_figures)
+    if numbers and (
+        len(numbers) != len(parts)
+        or min(numbers) < 1
+        or len(set(numbers)) != len(numbers)
+    ):
+        case = (
+            "a case without [analysis]"
+            if kind is None
+            else f"a case with analysis.kind = {kind!r}"
+        )
+        raise ConfigError(
+            f"paper_figures: accepted: [] or {len(parts)} distinct figure numbers "
+            f">= 1, one per figure drawn ({case} draws {len(parts)}: "
+            f"{', '.join(parts)}); got {numbers}"
+        )
 
 
 def _check_loss_and_optimizer(experiment: Experiment) -> None:
