@@ -124,3 +124,18 @@ def test_planes_draw_and_label_the_critical_lines(figures, kind):
         label = _label_box(ax, fragment)
         assert _gap(label.y0, label.y1, y) < near
         assert box.x0 <= label.x0 and label.x1 <= box.x1 + PIXEL
+
+
+def test_a_flat_surface_is_drawn_without_error():
+    """A loss that does not depend on a and b (a data set on which the network is
+    linear, say) leaves no positive excess over the minimum; the figure still draws."""
+    from singdyn.surface import Surface
+
+    grid = np.linspace(-1.0, 1.0, 5)
+    flat = Surface(a=grid, b=grid, loss=np.full((5, 5), 0.92))
+    path = np.zeros(4)
+    fig = plots.figure_loss(
+        np.full(3, 0.92), np.full(4, 0.92), path, path, flat, title="flat"
+    )
+    assert len(fig.axes) >= 3
+    plots.plt.close(fig)

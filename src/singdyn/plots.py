@@ -316,7 +316,8 @@ def _surface_3d(ax, surface: Surface, a, b, path_loss, *, name: str = "G") -> No
     # linear axis the valleys, where the paths run, are flat. Draw log10 of the excess
     # over the lowest value met (grid or path) instead.
     floor = min(surface.loss.min(), np.min(path_loss))
-    tiny = 1e-5 * (surface.loss.max() - floor)  # caps the depth of the wells
+    # Caps the depth of the wells; a flat surface gets any positive floor.
+    tiny = max(1e-5 * (surface.loss.max() - floor), 1e-300)
 
     def height(values):
         return np.log10(np.maximum(values - floor, 0.0) + tiny)
@@ -351,9 +352,11 @@ def _surface_map(ax: Axes, surface: Surface, a, b, teacher_ab, *, overlay=None) 
     # Log-spaced levels of the excess over the grid minimum resolve the flat valleys.
     excess = surface.loss - surface.loss.min()
     positive = excess[excess > 0]
-    levels = np.geomspace(
-        max(positive.min(), positive.max() * 1e-6), positive.max(), 25
-    )
+    top = positive.max(initial=0.0) or 1.0  # a flat surface: any positive scale
+    low = max(positive.min(initial=top), top * 1e-6)
+    if low >= top:  # one excess value only: one colour band
+        low = top * 1e-6
+    levels = np.geomspace(low, top, 25)
     contour = ax.contourf(
         surface.a,
         surface.b,
