@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from singdyn.experiments.config import Experiment, load_preset
+from singdyn.experiments.config import FIGURES_DRAWN, Experiment, load_preset
 from singdyn.network import predict_flat, unit_size
 from singdyn.pipeline import (
     CaseResult,
@@ -232,7 +232,7 @@ def run_validation_case(
     The seed sweep runs at the experiment's ``data.n_train``; the size table at each
     of ``sizes`` (a size already swept is not run twice). Figures are numbered by the
     experiment's ``paper_figures`` when it gives one number per figure (see
-    :data:`FIGURE_PARTS`), and 1, 2, ... otherwise.
+    :data:`singdyn.experiments.config.FIGURES_DRAWN`), and 1, 2, ... otherwise.
 
     Returns:
         The case's record for ``summary.json`` (figure paths relative to ``stage``).
@@ -383,19 +383,8 @@ def _net(result: CaseResult, history: History, round_: int) -> dict:
 # Figures
 # --------------------------------------------------------------------------------------
 
-FIGURE_PARTS = {
-    "overfitting": ("data", "losses", "losses_fit", "parameters", "surfaces"),
-    "over_generalization": (
-        "data",
-        "losses",
-        "losses_together",
-        "before_after",
-        "parameters",
-        "losses_fit",
-        "surfaces",
-    ),
-}
-"""The figures of each kind of case, in the order of the preset's paper_figures."""
+# The figures of each kind of case, in the order of the preset's paper_figures, are
+# the experiment format's FIGURES_DRAWN[kind].
 
 
 def _teacher_in_plane(experiment: Experiment) -> tuple[tuple[float, float] | None, str]:
@@ -420,7 +409,7 @@ def _write_figures(result: CaseResult, figures_dir: Path) -> list[Path]:
 
     experiment, history = result.experiment, result.history
     kind = experiment.analysis.kind
-    parts = FIGURE_PARTS[kind]
+    parts = FIGURES_DRAWN[kind]
     numbers = list(experiment.paper_figures)
     if len(numbers) != len(parts):
         numbers = list(range(1, len(parts) + 1))

@@ -112,7 +112,7 @@ FIGURES_DRAWN: dict[str | None, tuple[str, ...]] = {
 }
 """The figures a run draws, in the order ``paper_figures`` numbers them: a case
 without ``[analysis]`` (:func:`singdyn.pipeline.write_case`) and each kind of
-section-3 case (:data:`singdyn.section3.FIGURE_PARTS`)."""
+section-3 case (:func:`singdyn.section3.run_section3`)."""
 
 
 def _accepts(accepted: str, test, note: str = "") -> AfterValidator:
