@@ -9,8 +9,10 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from singdyn.experiments.config import (
+    MIN_W,
     ConfigError,
     Experiment,
+    check_point,
     load_experiment,
     load_preset,
     parse_experiment,
@@ -214,6 +216,9 @@ def _sets(*settings):
 THETA_OPPOSED = {"w11": 1.0, "w12": 2.0, "w31": 0.4, "w32": -0.4}
 THETA_HUGE = {"w11": 1.0, "w12": 2.0, "w31": 1e308, "w32": 1e308}
 THETA_NEAR_OPPOSED = {"w11": 1.0, "w12": 2.0, "w31": 0.5, "w32": -0.4999999}
+THETA_TINY = {"w11": 1.0, "w12": 2.0, "w31": 1e-300, "w32": 1e-300}
+# Escape codes, a bell and a NUL: what a terminal or report.html must never receive raw.
+CONTROL = "a\u001b[31mred\u0007\u0000x"
 
 BAD = {
     "unknown top-level key": (
@@ -419,6 +424,82 @@ BAD = {
         _set("train", "start", "xi", "a", value=1e200),
         ["train.start.xi.a", "a finite number <= 1e6 and >= -1e6", "got 1e+200"],
     ),
+    # ---- w = w31 + w32 scales the output: a tiny one vanishes in float32
+    "teacher with xi w = 1e-300": (
+        _set("teacher", "xi", "w", value=1e-300),
+        [
+            "teacher.xi.w",
+            "accepted: |w| >= 1e-6 (w = w31 + w32 scales the output; below 1e-6 it "
+            "vanishes in float32",
+            "got 1e-300",
+        ],
+    ),
+    "start with xi w = -1e-7": (
+        _set("train", "start", "xi", "w", value=-1e-7),
+        ["train.start.xi.w", "accepted: |w| >= 1e-6", "got -1e-07"],
+    ),
+    "start with xi w just below 1e-6": (
+        _set("train", "start", "xi", "w", value=9.999999e-7),
+        ["train.start.xi.w", "accepted: |w| >= 1e-6", "got 9.999999e-07"],
+    ),
+    "teacher in theta with w31 = w32 = 1e-300": (
+        _set("teacher", value={"theta": THETA_TINY}),
+        [
+            "teacher.theta",
+            "accepted: |w31 + w32| >= 1e-6 (w = w31 + w32 scales the output; below "
+            "1e-6 it vanishes in float32",
+            "got w31 = 1e-300, w32 = 1e-300 (w = 2e-300)",
+        ],
+    ),
+    "start in theta with w31 = w32 = 1e-300": (
+        _set("train", "start", value={"theta": THETA_TINY}),
+        ["train.start.theta", "|w31 + w32| >= 1e-6", "(w = 2e-300)"],
+    ),
+    # ---- one-line texts: no control character reaches report.html or a terminal
+    "name with control characters": (
+        _set("name", value=CONTROL),
+        [
+            "name",
+            "accepted: text without control characters",
+            "got '\\x1b' at position 1",
+        ],
+    ),
+    "title with control characters": (
+        _set("title", value=CONTROL),
+        [
+            "title",
+            "accepted: text without control characters",
+            "got '\\x1b' at position 1",
+        ],
+    ),
+    "paper_claim with control characters": (
+        _set("paper_claim", value=CONTROL),
+        [
+            "paper_claim",
+            "accepted: text without control characters",
+            "got '\\x1b' at position 1",
+        ],
+    ),
+    "title with a newline": (
+        _set("title", value="Cross\nelimination"),
+        ["title", "without control characters", "got '\\n' at position 5"],
+    ),
+    "paper_claim with a newline": (
+        _set("paper_claim", value="One sentence.\nAnd another."),
+        ["paper_claim", "without control characters", "got '\\n' at position 13"],
+    ),
+    "title with a tab": (
+        _set("title", value="a\tb"),
+        ["title", "without control characters", "got '\\t' at position 1"],
+    ),
+    "title with DEL": (
+        _set("title", value="ab\x7f"),
+        ["title", "without control characters", "got '\\x7f' at position 2"],
+    ),
+    "paper_claim with a C1 control (NEL)": (
+        _set("paper_claim", value="x\x85"),
+        ["paper_claim", "without control characters", "got '\\x85' at position 1"],
+    ),
     # ---- the name is a folder name
     "name of 300 characters": (
         _set("name", value="a" * 300),
@@ -563,6 +644,38 @@ def test_adam_settings_and_variance_where_they_apply():
     assert parse_experiment(document).optimizer.eps == 1e-8
 
 
+def test_w_of_magnitude_1e_minus_6_is_accepted():
+    # The bound is inclusive, on |w|, in xi and in theta (w31 + w32 = 1e-6 exactly).
+    assert MIN_W == 1e-6
+
+    def edit(document):
+        document["teacher"]["xi"]["w"] = 1e-6
+        document["train"]["start"]["xi"]["w"] = -1e-6
+
+    experiment = parse_experiment(_document(edit))
+    assert experiment.teacher_flat()[-1] == 1e-6
+    assert experiment.start_flat()[-1] == -1e-6
+    theta = {"w11": 1.0, "w12": 2.0, "w31": 5e-7, "w32": 5e-7}
+    experiment = parse_experiment(_document(_set("teacher", value={"theta": theta})))
+    assert experiment.teacher_flat()[-1] == 1e-6
+
+
+def test_one_line_texts_in_any_script_are_accepted():
+    # Only control characters are refused: letters of any script, symbols, spaces
+    # (also no-break ones) and punctuation pass unchanged.
+    def edit(document):
+        document["name"] = "caf\u00e9_\u03be-2"
+        document["title"] = "\u00dcber \u03be \u2192 0:\u00a0cross elimination \u2713"
+        document["paper_claim"] = (
+            "The path crosses R0 (a = 0) at \u03c4 \u2248 1; see Fig. 5."
+        )
+
+    experiment = parse_experiment(_document(edit))
+    assert experiment.name == "caf\u00e9_\u03be-2"
+    assert experiment.title.startswith("\u00dcber")
+    assert experiment.paper_claim.endswith("Fig. 5.")
+
+
 def test_batch_as_large_as_the_training_set_is_accepted():
     document = _document(
         _sets((("data", "n_train"), 30), (("train", "batch_size"), 30))
@@ -658,6 +771,26 @@ def test_the_readme_example_loads(tmp_path):
     assert experiment.paper_figures == [5, 6]
 
 
+def test_a_file_with_a_byte_order_mark_loads(tmp_path):
+    # Some editors start UTF-8 files with the byte-order mark EF BB BF.
+    path = tmp_path / "probe.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD_TOML.encode("utf-8"))
+    assert load_experiment(path) == parse_experiment(_document())
+
+
+def test_a_bad_byte_after_a_byte_order_mark_is_placed_in_the_file(tmp_path):
+    # The offset counts the mark's three bytes: it is where the byte is in the file.
+    path = tmp_path / "latin1.toml"
+    raw = b"\xef\xbb\xbf" + GOOD_TOML.replace("probe", "caf\u00e9").encode("latin-1")
+    path.write_bytes(raw)
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{re.escape(str(path))}: not UTF-8 text \(byte 0xe9 at offset "
+        rf"{raw.index(0xE9)}\)",
+    ):
+        load_experiment(path)
+
+
 def test_missing_file_raises(tmp_path):
     path = tmp_path / "absent.toml"
     with pytest.raises(
@@ -671,3 +804,111 @@ def test_unknown_preset_raises():
         preset_path("nonexistent")
     with pytest.raises(ConfigError, match=r"got 'nonexistent'"):
         load_preset("nonexistent")
+
+
+# --------------------------------------------------------------------------------------
+# check_point: the point checks, for points that come from elsewhere (the command line)
+# --------------------------------------------------------------------------------------
+
+
+def test_check_point_returns_the_flat_xi_vector():
+    flat = check_point(
+        {"w": 0.5, "v": 0.3, "b": 0.0, "a": 0.2}, bias=False, setting="--teacher"
+    )
+    assert flat.dtype == np.float64
+    assert_array_equal(flat, [0.2, 0.0, 0.3, 0.5])
+    theta = {"w11": 1.0, "w12": 2.0, "w31": 0.5, "w32": 0.4}
+    flat = check_point(theta, bias=False, setting="teacher.theta", form="theta")
+    # v = (w31 u1 + w32 u2) / w = (0.5 + 0.8) / 0.9.
+    assert_allclose(flat, [1.0, 0.1 / 0.9, 1.3 / 0.9, 0.9], rtol=1e-15)
+
+
+XI = {"a": 0.2, "b": 0.0, "v": 0.3, "w": 0.5}
+
+CHECK_POINT_BAD = {
+    "w = 1e-300": (
+        {**XI, "w": 1e-300},
+        [
+            "--teacher.w: accepted: |w| >= 1e-6 (w = w31 + w32 scales the output; "
+            "below 1e-6 it vanishes in float32",
+            "got 1e-300",
+        ],
+    ),
+    "w = -5e-7": (
+        {**XI, "w": -5e-7},
+        ["--teacher.w: accepted: |w| >= 1e-6", "got -5e-07"],
+    ),
+    "w = 0": (
+        {**XI, "w": 0.0},
+        ["--teacher.w: w = w31 + w32 must be non-zero", "got 0"],
+    ),
+    "nan": (
+        {**XI, "a": float("nan")},
+        ["--teacher.a: accepted: a finite number <= 1e6 and >= -1e6", "got nan"],
+    ),
+    "infinity": (
+        {**XI, "v": float("-inf")},
+        ["--teacher.v: accepted: a finite number", "got -inf"],
+    ),
+    "beyond 1e6": (
+        {**XI, "b": 2e6},
+        ["--teacher.b: accepted: a finite number <= 1e6 and >= -1e6", "got 2000000.0"],
+    ),
+    "theta out of range": (
+        {"a": 1e6, "b": 1e6, "v": 0.3, "w": 0.5},
+        [
+            "--teacher: accepted: a point whose xi and theta coordinates are all "
+            "finite, <= 1e6 and >= -1e6",
+            "whose theta w11 = 4999995",
+        ],
+    ),
+    "theta w31 beyond 1e6": (
+        {"a": 0.0, "b": 2.0, "v": 0.3, "w": 1e6},
+        [
+            "--teacher: accepted: a point whose xi and theta",
+            "whose theta w31 = 1500000.0",
+        ],
+    ),
+    "missing coordinate": (
+        {"a": 0.2, "b": 0.0, "w": 0.5},
+        ["--teacher: missing coordinate 'v'", "['a', 'b', 'v', 'w']"],
+    ),
+    "unknown coordinate": (
+        {**XI, "c": 1.0},
+        ["--teacher: unknown coordinate 'c'", "accepted: ['a', 'b', 'v', 'w']"],
+    ),
+    "not a number": (
+        {**XI, "a": "0.2"},
+        ["--teacher.a: accepted: a finite number", "got '0.2'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECK_POINT_BAD))
+def test_check_point_refuses_what_a_file_refuses(case):
+    values, parts = CHECK_POINT_BAD[case]
+    with pytest.raises(ConfigError, match=rf"^{re.escape(parts[0])}") as info:
+        check_point(values, bias=False, setting="--teacher")
+    for part in parts[1:]:
+        assert part in str(info.value)
+
+
+def test_check_point_with_biases_and_in_theta():
+    with pytest.raises(ConfigError, match=r"^t\.xi: missing coordinate 'c'"):
+        check_point(XI, bias=True, setting="t.xi")
+    with pytest.raises(
+        ConfigError,
+        match=r"^teacher\.theta: accepted: \|w31 \+ w32\| >= 1e-6 .* got w31 = "
+        r"1e-300, w32 = 1e-300 \(w = 2e-300\)$",
+    ):
+        check_point(THETA_TINY, bias=False, setting="teacher.theta", form="theta")
+
+
+def test_check_point_is_the_check_of_a_file():
+    # The same message, after the setting, from a file and from check_point.
+    document = _document(_set("teacher", "xi", "w", value=1e-300))
+    with pytest.raises(ConfigError) as from_file:
+        parse_experiment(document, source="probe.toml")
+    with pytest.raises(ConfigError) as direct:
+        check_point({**XI, "w": 1e-300}, bias=False, setting="teacher.xi")
+    assert str(from_file.value) == f"probe.toml: {direct.value}"

@@ -21,13 +21,25 @@ The upper bounds keep one run within a workstation (measured on 2 cores and 23 G
   swamp the network's part of the loss so that the surfaces come out flat;
 - an interval is at least :data:`MIN_WIDTH` wide: on ``x_range = [0, 1e-5]`` the
   network is linear in x to float64 precision (f = w v x + O(x**3)), a and b drop
-  out of the loss and its surface is flat.
+  out of the loss and its surface is flat;
+- the output weight ``w = w31 + w32`` of the teacher and of the start is at least
+  :data:`MIN_W` in magnitude: it scales the network's output, and a smaller one
+  vanishes in float32 (``w = 1e-300`` is 0 there: the path never moves, and
+  ``singdyn theory`` fails on a nan).
+
+:func:`check_point` applies the checks of a point to coordinates from elsewhere, such
+as the command line's ``--teacher``. The texts ``name``, ``title`` and ``paper_claim``
+are one line each and hold no control character: they reach report.html, figure
+titles and the terminal as given.
 """
 
 from __future__ import annotations
 
+import codecs
 import math
 import tomllib
+import unicodedata
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -65,9 +77,11 @@ __all__ = [
     "MAX_SEED",
     "MAX_SURFACE_LOSSES",
     "MAX_VISITS",
+    "MIN_W",
     "MIN_WIDTH",
     "ConfigError",
     "Experiment",
+    "check_point",
     "load_experiment",
     "parse_experiment",
     "preset_names",
@@ -90,6 +104,8 @@ MAX_MAGNITUDE = 1e6
 """Largest magnitude of a real setting: interval ends, noise, variance, coordinates."""
 MIN_WIDTH = 1e-3
 """Least width ``high - low`` of an interval."""
+MIN_W = 1e-6
+"""Least |w| of a point (teacher, start): its output weight ``w = w31 + w32``."""
 MAX_SEED = 2**63 - 1
 """Largest seed: TOML's largest integer (numpy takes no negative seed)."""
 MAX_NAME_LENGTH = 64
@@ -277,6 +293,20 @@ class Experiment(_Section):
     analysis: AnalysisSettings | None = None
     """Optional: the section-3 verdicts of a run with a validation set."""
 
+    @field_validator("name", "title", "paper_claim")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        """No control character (Unicode category Cc: escape codes, NUL, newlines,
+        tabs): the texts reach report.html, figure titles and the terminal as given."""
+        for index, char in enumerate(value):
+            if unicodedata.category(char) == "Cc":
+                raise ValueError(
+                    "accepted: text without control characters (one line, shown in "
+                    f"report.html, figures and the terminal); got {char!r} at "
+                    f"position {index}"
+                )
+        return value
+
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
@@ -319,35 +349,79 @@ def _point_to_flat(point: PointSettings, bias: bool, where: str) -> np.ndarray:
             f"{'both' if point.xi is not None else 'neither'}"
         )
     form, values = ("xi", point.xi) if point.xi is not None else ("theta", point.theta)
+    return check_point(values, bias=bias, setting=f"{where}.{form}", form=form)
+
+
+def check_point(
+    values: Mapping[str, float],
+    *,
+    bias: bool,
+    setting: str,
+    form: Literal["xi", "theta"] = "xi",
+) -> np.ndarray:
+    """Check a point of parameter space as an experiment file's teacher and start are.
+
+    The checks, in this order: exactly the coordinate names of ``form`` for ``bias``;
+    each a finite number within :data:`MAX_MAGNITUDE`; ``w = w31 + w32`` non-zero;
+    every coordinate of the point in the other form finite and within
+    :data:`MAX_MAGNITUDE`; ``|w| >=`` :data:`MIN_W`.
+
+    Args:
+        values: coordinate name -> number, e.g. ``{"a": 0.2, "b": 0.0, "v": 0.3,
+            "w": 0.5}`` (any order).
+        bias: whether the hidden units have biases (xi has c and d, theta w21, w22).
+        setting: the name the messages give the point, e.g. ``"teacher.xi"`` or
+            ``"--teacher"``; a coordinate's message names ``f"{setting}.{name}"``.
+        form: ``"xi"`` (the default) or ``"theta"``: the coordinates ``values`` holds.
+
+    Returns:
+        ``(p,)`` the point as a flat xi vector, float64, in the order of
+        :func:`singdyn.network.coordinate_names`.
+
+    Raises:
+        ConfigError: ``"<setting>[.<name>]: accepted: ...; got ..."`` for the first
+            failed check.
+    """
     names = coordinate_names(bias) if form == "xi" else theta_names(bias)
-    _check_keys(f"{where}.{form}", values, names)
+    _check_keys(setting, values, names)
     for key, value in values.items():
-        if not (math.isfinite(value) and abs(value) <= MAX_MAGNITUDE):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and abs(value) <= MAX_MAGNITUDE):
             raise ConfigError(
-                f"{where}.{form}.{key}: accepted: a finite number <= 1e6 and >= -1e6; "
+                f"{setting}.{key}: accepted: a finite number <= 1e6 and >= -1e6; "
                 f"got {value!r}"
             )
     flat = np.array([values[n] for n in names], dtype=np.float64)
+    why = ">= 1e-6 (w = w31 + w32 scales the output; below 1e-6 it vanishes in float32)"
     if form == "theta":
         k = unit_size(bias)
         theta = Theta(u1=flat[0:k], u2=flat[k : 2 * k], w31=flat[2 * k], w32=flat[-1])
+        given = f"w31 = {float(theta.w31)!r}, w32 = {float(theta.w32)!r}"
         if theta.w31 + theta.w32 == 0:
             raise ConfigError(
-                f"{where}.theta: w31 + w32 must be non-zero (xi is undefined there); "
-                f"got w31 = {float(theta.w31)!r}, w32 = {float(theta.w32)!r}"
+                f"{setting}: w31 + w32 must be non-zero (xi is undefined there); "
+                f"got {given}"
             )
         flat = np.asarray(xi_to_flat(theta_to_xi(theta)), dtype=np.float64)
-    elif values["w"] == 0:
+        _check_both_forms(flat, bias, setting, form, values)
+        if abs(flat[-1]) < MIN_W:
+            raise ConfigError(
+                f"{setting}: accepted: |w31 + w32| {why}; got {given} "
+                f"(w = {float(flat[-1])!r})"
+            )
+        return flat
+    if values["w"] == 0:
         raise ConfigError(
-            f"{where}.xi.w: w = w31 + w32 must be non-zero (b is undefined there); "
-            "got 0"
+            f"{setting}.w: w = w31 + w32 must be non-zero (b is undefined there); got 0"
         )
-    _check_both_forms(flat, bias, where, form, values)
+    _check_both_forms(flat, bias, setting, form, values)
+    if abs(flat[-1]) < MIN_W:
+        raise ConfigError(f"{setting}.w: accepted: |w| {why}; got {values['w']!r}")
     return flat
 
 
 def _check_both_forms(
-    flat: np.ndarray, bias: bool, where: str, form: str, values: dict
+    flat: np.ndarray, bias: bool, setting: str, form: str, values: Mapping
 ) -> None:
     """Every coordinate of the point, in xi and in theta, finite and within
     :data:`MAX_MAGNITUDE` (the given ones are; the converted ones may not be)."""
@@ -365,13 +439,13 @@ def _check_both_forms(
                     else ""
                 )
                 raise ConfigError(
-                    f"{where}.{form}: accepted: a point whose xi and theta coordinates "
+                    f"{setting}: accepted: a point whose xi and theta coordinates "
                     f"are all finite, <= 1e6 and >= -1e6{hint}; got {form} = "
-                    f"{values!r}, whose {other} {name} = {value!r}"
+                    f"{dict(values)!r}, whose {other} {name} = {value!r}"
                 )
 
 
-def _check_keys(where: str, values: dict, names: tuple[str, ...]) -> None:
+def _check_keys(where: str, values: Mapping, names: tuple[str, ...]) -> None:
     unknown = sorted(set(values) - set(names))
     missing = [n for n in names if n not in values]
     if unknown:
@@ -532,11 +606,14 @@ def load_experiment(path: str | Path) -> Experiment:
             "bytes; got more"
         )
     try:
-        text = raw.decode("utf-8")
+        # "utf-8-sig" drops the byte-order mark some editors write, which TOML refuses.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
+        # The error counts from after the mark; the offset given counts the file.
+        offset = error.start + (len(codecs.BOM_UTF8) * raw.startswith(codecs.BOM_UTF8))
         raise ConfigError(
-            f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset "
-            f"{error.start}); save the experiment file as UTF-8"
+            f"{path}: not UTF-8 text (byte 0x{raw[offset]:02x} at offset "
+            f"{offset}); save the experiment file as UTF-8"
         ) from None
     try:
         document = tomllib.loads(text)
