@@ -242,6 +242,11 @@ def test_theory_from_the_command_line(tmp_path):
         (["--teacher", "a=0.2,b=0,v=0.3,w=x"], r"name=number pairs; got 'w=x'"),
         (["--teacher", "a=0.2,b=0,v=0.3,w=0"], r"w = w31 \+ w32 must be non-zero"),
         (
+            ["--teacher", "a=0.2,b=0,v=0.3,w=1e-300"],
+            r"--teacher.w: accepted: \|w\| >= 1e-6",
+        ),
+        (["--teacher", "a=2e6,b=0,v=0.3,w=0.5"], r"--teacher.a: accepted: a finite"),
+        (
             ["--teacher", "a=nan,b=0,v=0.3,w=0.5"],
             r"a: accepted: a finite number; got 'nan'",
         ),
@@ -406,6 +411,33 @@ def test_staged_output_writes_a_marker_and_replaces_only_its_own_folders(tmp_pat
         raise AssertionError("the body must not run")
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
 
+    (out / "my notes.txt").write_text("mine")  # added to a folder singdyn wrote
+    with (
+        pytest.raises(ValueError, match=r"singdyn wrote that now also holds 'my notes"),
+        staged_output(out),
+    ):
+        raise AssertionError("the body must not run")
+    assert sorted(p.name for p in out.iterdir()) == [
+        OUTPUT_MARKER,
+        "my notes.txt",
+        "second.txt",
+    ]
+
+
+@pytest.mark.slow
+def test_run_refuses_an_output_folder_holding_its_own_experiment_file(tmp_path):
+    out = tmp_path / "out"
+    quick = ["--max-rounds", "2", "--seeds", "0", "--out", str(out)]
+    first = _write_toml(tmp_path / "first.toml", _preset_document())
+    assert runner.invoke(app, ["run", str(first), *quick]).exit_code == 0
+    inside = out / "again.toml"
+    inside.write_text(first.read_text())
+
+    result = runner.invoke(app, ["run", str(inside), *quick])
+    assert result.exit_code == 2, result.output
+    assert _matches(OUT_REFUSED + r".*now also holds 'again.toml'", result.output)
+    assert inside.read_text() == first.read_text()
+
 
 def test_staged_output_keeps_the_old_folder_when_the_work_fails(tmp_path):
     from singdyn.pipeline import OUTPUT_MARKER, staged_output
@@ -551,12 +583,13 @@ def test_results_table_counts_the_paper_kind_only_for_the_five_kinds(printed):
         (["--flow-time", "-1"], r"--flow-time.*accepted: a finite number > 0; got -1"),
         (["--flow-time", "inf"], r"--flow-time.*a finite number > 0; got inf"),
         (["--flow-time", "nan"], r"--flow-time.*a finite number > 0; got nan"),
-        (["--resolution", "1"], r"--resolution.*accepted: from 2 to 4001; got 1"),
-        (["--resolution", "100000"], r"--resolution.*from 2 to 4001; got 100000"),
-        (["--rounds", "1"], r"--rounds.*accepted: from 2 to 1000000; got 1"),
+        (["--resolution", "1"], r"--resolution.*accepted: from 2 to 2001; got 1"),
+        (["--resolution", "100000"], r"--resolution.*from 2 to 2001; got 100000"),
+        (["--rounds", "1"], r"--rounds.*accepted: from 2 to 10000; got 1"),
         (["--chunk-size", "0"], r"--chunk-size.*accepted: >= 1; got 0"),
         (["--flow-resolution", "1"], r"--flow-resolution.*from 2 to 401; got 1"),
-        (["--preset", "nope"], r"preset: accepted: one of .*overlap.*got 'nope'"),
+        (["--preset", "nope"], r"--preset: accepted: one of .*overlap.*got 'nope'"),
+        (["--rounds", "10001"], r"--rounds.*accepted: from 2 to 10000; got 10001"),
     ],
 )
 def test_phase_map_checks_every_option_before_any_work(
@@ -642,3 +675,37 @@ def test_reproduce_labels_its_progress(reproduced):
     assert "Example 1: 5 cases" in result.output
     assert "Section 3: 2 cases" in result.output
     assert "0/?" not in result.output
+
+
+@pytest.mark.parametrize("command", ["reproduce", "run"])
+def test_seeds_are_capped_before_any_work(tmp_path, no_work, command):
+    out = tmp_path / "out"
+    arguments = _commands(tmp_path, str(out))[command]
+    result = runner.invoke(app, [*arguments, "--seeds", "1001"])
+    assert result.exit_code == 2, result.output
+    assert _matches(r"--seeds.*accepted: from 0 to 1000; got 1001", result.output)
+    assert not out.exists()
+
+
+def test_a_termination_signal_unwinds_and_leaves_no_staging_folder(tmp_path):
+    import signal
+
+    from singdyn.cli import _terminated
+    from singdyn.pipeline import staged_output
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stopped, staged_output(out) as stage:
+        (stage / "half.txt").write_text("half")
+        _terminated(signal.SIGTERM, None)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_has_null_where_a_run_diverged(tmp_path):
+    from singdyn.pipeline import write_json
+
+    path = tmp_path / "summary.json"
+    write_json(path, {"a": float("nan"), "b": [1.0, np.inf], "c": np.float32("-inf")})
+    text = path.read_text()
+    assert json.loads(text) == {"a": None, "b": [1.0, None], "c": None}
+    assert "NaN" not in text and "Infinity" not in text

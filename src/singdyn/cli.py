@@ -7,6 +7,7 @@ printed as they are, never read as rich markup: they may hold square brackets.
 from __future__ import annotations
 
 import math
+import signal
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -23,8 +24,16 @@ from rich.progress import (
 from rich.table import Column, Table
 from rich.text import Text
 
-from singdyn.experiments.config import ConfigError, Experiment, load_experiment
+from singdyn.experiments.config import (
+    ConfigError,
+    Experiment,
+    check_point,
+    load_experiment,
+)
 from singdyn.experiments.config import load_preset as _load_preset
+
+MAX_SEEDS = 1000
+"""Most data seeds of a sweep; each is a whole run of its case."""
 
 app = typer.Typer(
     add_completion=False,
@@ -89,7 +98,7 @@ SeedsOption = Annotated[
     int,
     typer.Option(
         "--seeds",
-        callback=_within(0),
+        callback=_within(0, MAX_SEEDS),
         help="Data seeds over which to count the kinds of dynamics (0: none).",
     ),
 ]
@@ -198,7 +207,7 @@ def run(
         int,
         typer.Option(
             "--seeds",
-            callback=_within(0),
+            callback=_within(0, MAX_SEEDS),
             help=escape(
                 "Data seeds to sweep: kinds of dynamics counted, or verdicts of a "
                 "file with an [analysis] section (at least 1 there)."
@@ -471,10 +480,12 @@ def _theory_settings(experiment_file, teacher, given, bias, loss, noise_std) -> 
         values[key] = number
     if sorted(values) != sorted(names):
         _fail(f"--teacher: give exactly the coordinates {list(names)}; got {teacher!r}")
-    if values["w"] == 0:
-        _fail("--teacher: w = w31 + w32 must be non-zero (b is undefined there); got 0")
+    try:  # the bounds of an experiment file's teacher
+        flat = check_point(values, bias=bias, setting="--teacher")
+    except ConfigError as error:
+        _fail(str(error))
     return {
-        "teacher_flat": [values[n] for n in names],
+        "teacher_flat": flat.tolist(),
         "bias": bias,
         "loss_kind": loss,
         "noise_std": noise_std,
@@ -608,16 +619,16 @@ def phase_map_command(
         int,
         typer.Option(
             "--resolution",
-            callback=_within(2, 4001),
-            help="Grid points along a and b, 2 to 4001.",
+            callback=_within(2, 2001),
+            help="Grid points along a and b, 2 to 2001.",
         ),
     ] = 201,
     rounds: Annotated[
         int,
         typer.Option(
             "--rounds",
-            callback=_within(2, 1_000_000),
-            help="Rounds from each start point, 2 to 1,000,000.",
+            callback=_within(2, 10_000),
+            help="Rounds from each start point, 2 to 10,000.",
         ),
     ] = 200,
     chunk_size: Annotated[
@@ -669,7 +680,7 @@ def phase_map_command(
     try:
         experiment = _load_preset(preset)
     except ConfigError as error:
-        _fail(str(error))
+        _fail(f"--{error}")  # the setting is the option --preset
     started = time.perf_counter()
     with _progress() as progress:
         tasks: dict[str, int] = {}
@@ -713,3 +724,14 @@ def phase_map_command(
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+@app.callback()
+def _on_start() -> None:
+    """Before any command: a termination signal unwinds like Ctrl-C, so no staging
+    folder is left behind."""
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum, frame) -> NoReturn:
+    raise SystemExit(128 + signum)

@@ -57,6 +57,20 @@ CHUNK_SIZE = 4096
 """Start points trained and labelled at a time: 16 of train's blocks of 256; about
 14 MB of float32 history at 200 rounds."""
 
+CHUNK_ROUNDS = 2_560_000
+"""Most start points times rounds trained at once: longer runs train in smaller
+chunks, down to one of train's blocks of 256, so memory stays flat. A chunk holds
+about 85 bytes per start point and round (the float32 history, its float64 copies
+for the classifier); 256 x 10,000 rounds measured 0.35 GB above the 0.43 GB a
+small map takes."""
+
+MAX_ROUNDS = 10_000
+"""Most rounds per path: one block at this length stays within :data:`CHUNK_ROUNDS`."""
+
+MAX_RESOLUTION = 2001
+"""Most grid points along a and b (4 million start points); the results, the NetCDF
+file and the figure of a 4001 x 4001 grid took 1.9 GB on their own."""
+
 FLOW_CHUNK_SIZE = 512
 """Start points solved at a time under the averaged flow (at most): the batched solver
 holds work arrays per point for its 200 quadrature nodes. The default flow map
@@ -205,7 +219,7 @@ def phase_map(
     experiment = load_preset(experiment) if isinstance(experiment, str) else experiment
     criteria = Criteria() if criteria is None else criteria
     _check_grid(resolution, a_range, b_range, "resolution")
-    _check_whole("rounds", rounds, 2)
+    _check_whole("rounds", rounds, 2, MAX_ROUNDS)
     _check_whole("chunk_size", chunk_size, 1)
 
     # ---- the setting: data, schedule, optimizer, the base start point
@@ -224,7 +238,9 @@ def phase_map(
     grid_b = np.linspace(*b_range, int(resolution))
 
     # ---- train and label chunk by chunk; keep four numbers per grid point
-    from singdyn.train import train
+    from singdyn.train import BLOCK_SIZE, train
+
+    chunk_size = min(int(chunk_size), max(BLOCK_SIZE, CHUNK_ROUNDS // int(rounds)))
 
     total = grid_a.size * grid_b.size
     labels = np.empty(total, dtype=np.int8)
@@ -455,7 +471,7 @@ def _settings(experiment, rounds, resolution, a_range, b_range, criteria) -> dic
 
 
 def _check_grid(resolution, a_range, b_range, name: str) -> None:
-    _check_whole(name, resolution, 2)
+    _check_whole(name, resolution, 2, MAX_RESOLUTION)
     for label, (low, high) in (("a_range", a_range), ("b_range", b_range)):
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(
@@ -464,9 +480,15 @@ def _check_grid(resolution, a_range, b_range, name: str) -> None:
             )
 
 
-def _check_whole(name: str, value, least: int) -> None:
-    if isinstance(value, bool) or int(value) != value or int(value) < least:
-        raise ValueError(f"{name}: accepted: an integer >= {least}; got {value!r}")
+def _check_whole(name: str, value, least: int, most: int | None = None) -> None:
+    if (
+        isinstance(value, bool)
+        or int(value) != value
+        or int(value) < least
+        or (most is not None and int(value) > most)
+    ):
+        accepted = f">= {least}" if most is None else f"from {least} to {most:,}"
+        raise ValueError(f"{name}: accepted: an integer {accepted}; got {value!r}")
 
 
 # --------------------------------------------------------------------------------------

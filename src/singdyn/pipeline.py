@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -489,8 +490,25 @@ def _save(fig, path: Path) -> Path:
 
 
 def write_json(path: Path, document: dict) -> None:
-    """Write ``document`` as indented JSON."""
-    path.write_text(json.dumps(document, indent=2, default=_json_default) + "\n")
+    """Write ``document`` as indented JSON; a NaN or infinite number (a run that
+    diverged) becomes null, since JSON has no such numbers."""
+    text = json.dumps(
+        _finite(document), indent=2, default=_json_default, allow_nan=False
+    )
+    path.write_text(text + "\n")
+
+
+def _finite(value):
+    """``value`` with every non-finite float, also inside arrays, made None."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(value):
@@ -509,15 +527,33 @@ is replaced only when it is empty or holds this file."""
 
 _MARKER_TEXT = (
     "This folder was written by singdyn. A later run given this folder as its output\n"
-    "replaces it whole; a folder without this file is never replaced.\n"
+    "replaces it, but only while it holds nothing but what singdyn wrote, listed\n"
+    "below; a folder without this file is never replaced.\n"
 )
+
+
+def _write_marker(folder: Path) -> None:
+    """Write :data:`OUTPUT_MARKER` into ``folder``, listing its entries."""
+    names = sorted(p.name for p in folder.iterdir())
+    (folder / OUTPUT_MARKER).write_text(_MARKER_TEXT + "".join(f"{n}\n" for n in names))
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """The entries of a marked ``folder`` that its marker does not list."""
+    listed = (folder / OUTPUT_MARKER).read_text().splitlines()
+    written = set(listed[_MARKER_TEXT.count("\n") :])
+    return sorted(
+        p.name for p in folder.iterdir() if p.name not in written | {OUTPUT_MARKER}
+    )
 
 
 def check_output(out: Path, *, setting: str = "out") -> Path:
     """Check that ``out`` may become an output folder, before any work is done.
 
     Accepted: a path that does not exist yet, an empty folder, or a folder holding
-    :data:`OUTPUT_MARKER` (singdyn wrote it). Refused, since replacing them would
+    :data:`OUTPUT_MARKER` (singdyn wrote it) and nothing that the marker does not
+    list (a file added later, such as notes or the experiment file being run, would
+    be lost). Refused, since replacing them would
     destroy what they hold: a file, any other folder, the current folder or one that
     holds it, the filesystem root, and the home folder or one that holds it.
 
@@ -541,7 +577,8 @@ def check_output(out: Path, *, setting: str = "out") -> Path:
         shown += f" ({resolved})"
     raise ValueError(
         f"{setting}: accepted: a new folder, an empty folder, or a folder singdyn "
-        f"wrote before (it holds {OUTPUT_MARKER}); got {shown}: {reason}"
+        f"wrote before and that holds nothing else (its {OUTPUT_MARKER} lists what "
+        f"singdyn wrote); got {shown}: {reason}"
     )
 
 
@@ -565,8 +602,14 @@ def _refusal(out: Path) -> str | None:
         return _unwritable(out)
     if not out.is_dir():
         return "a file, not a folder"
-    if (out / OUTPUT_MARKER).is_file() or next(out.iterdir(), None) is None:
+    if next(out.iterdir(), None) is None:
         return None
+    if (out / OUTPUT_MARKER).is_file():
+        foreign = _foreign_entries(out)
+        if not foreign:
+            return None
+        shown = ", ".join(repr(n) for n in foreign[:3]) + (", ..." * (len(foreign) > 3))
+        return f"a folder singdyn wrote that now also holds {shown}, which it did not"
     return "a folder that holds other files and that singdyn did not write"
 
 
@@ -607,7 +650,7 @@ def staged_output(out: Path):
     stage.chmod(0o777 & ~umask)  # mkdtemp's 0700 is for secrets, not for results
     try:
         yield stage
-        (stage / OUTPUT_MARKER).write_text(_MARKER_TEXT)
+        _write_marker(stage)
         check_output(out)  # something may have been written there meanwhile
         _replace(out, stage)
     except BaseException:
