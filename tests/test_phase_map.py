@@ -125,8 +125,13 @@ def test_flow_map_and_its_variables(small_map):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (dict(resolution=1), r"resolution: accepted: an integer >= 2; got 1"),
-        (dict(rounds=1), r"rounds: accepted: an integer >= 2; got 1"),
+        (
+            dict(resolution=1),
+            r"resolution: accepted: an integer from 2 to 2,001; got 1",
+        ),
+        (dict(resolution=2002), r"resolution: accepted: .* to 2,001; got 2002"),
+        (dict(rounds=1), r"rounds: accepted: an integer from 2 to 10,000; got 1"),
+        (dict(rounds=10_001), r"rounds: accepted: .* to 10,000; got 10001"),
         (dict(chunk_size=0), r"chunk_size: accepted: an integer >= 1; got 0"),
         (dict(a_range=(1.0, -1.0)), r"a_range: accepted: .*got \(1.0, -1.0\)"),
         (dict(flow=True, flow_time=-1.0), r"flow_time: accepted: .*> 0; got -1.0"),
