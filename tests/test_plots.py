@@ -51,33 +51,19 @@ def _display(line):
     return line.get_transform().transform(xy)
 
 
-def _has_vertical(ax, a):
-    """A line at a = ``a`` spanning the axes' full height."""
-    x = ax.transData.transform((a, 0.0))[0]
+def _has_line(ax, axis: int, value: float) -> bool:
+    """A line at x = ``value`` (``axis`` 0) or y = ``value`` (``axis`` 1) spanning
+    the axes across the other direction."""
+    at = ax.transData.transform((value, value))[axis]
     box = ax.bbox
+    low, high = (box.y0, box.y1) if axis == 0 else (box.x0, box.x1)
     for line in ax.lines:
         points = _display(line)
         if (
             len(points) >= 2
-            and np.all(np.abs(points[:, 0] - x) < PIXEL)
-            and points[:, 1].min() <= box.y0 + PIXEL
-            and points[:, 1].max() >= box.y1 - PIXEL
-        ):
-            return True
-    return False
-
-
-def _has_horizontal(ax, b):
-    """A line at b = ``b`` spanning the axes' full width."""
-    y = ax.transData.transform((0.0, b))[1]
-    box = ax.bbox
-    for line in ax.lines:
-        points = _display(line)
-        if (
-            len(points) >= 2
-            and np.all(np.abs(points[:, 1] - y) < PIXEL)
-            and points[:, 0].min() <= box.x0 + PIXEL
-            and points[:, 0].max() >= box.x1 - PIXEL
+            and np.all(np.abs(points[:, axis] - at) < PIXEL)
+            and points[:, 1 - axis].min() <= low + PIXEL
+            and points[:, 1 - axis].max() >= high - PIXEL
         ):
             return True
     return False
@@ -108,9 +94,9 @@ def test_planes_draw_and_label_the_critical_lines(figures, kind):
 
     # Positions are read after drawing, once the layout has placed the axes.
     fig.canvas.draw()
-    assert _has_vertical(ax, 0.0)  # R0: a = 0
-    assert _has_horizontal(ax, -1.0)  # R1: b = -1 (w31 = 0)
-    assert _has_horizontal(ax, 1.0)  # R1: b = +1 (w32 = 0)
+    assert _has_line(ax, 0, 0.0)  # R0: a = 0
+    assert _has_line(ax, 1, -1.0)  # R1: b = -1 (w31 = 0)
+    assert _has_line(ax, 1, 1.0)  # R1: b = +1 (w32 = 0)
 
     # Each line is named by a label beside it, inside the axes: within NEAR_POINTS of
     # its line (a label put by the wrong line would be 100s of pixels off).

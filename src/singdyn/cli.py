@@ -60,7 +60,8 @@ OutOption = Annotated[
     typer.Option(
         "--out",
         help="Output folder: a new one, an empty one, or one singdyn wrote before "
-        "(replaced whole); anything else is refused before any work.",
+        "and that holds nothing else (replaced whole); anything else is refused "
+        "before any work.",
     ),
 ]
 
